@@ -1,0 +1,80 @@
+"""Mini-batch sources: the data on the device, read by index, one batch at a time.
+
+A source holds validated data (a float NumPy array or a SciPy CSR matrix) and hands out dense
+float32 batches on the training device. Dense data is copied to the device once; sparse data
+stays on the host and only the rows of the current batch are densified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+__all__ = ["BatchSource", "DenseSource", "SparseSource", "make_source"]
+
+
+class BatchSource:
+    """Rows of a data set as dense float32 batches on ``device``."""
+
+    n_samples: int
+    n_features: int
+    device: torch.device
+
+    def rows(self, index: Tensor) -> Tensor:
+        """The rows at ``index`` (a 1-D int64 tensor on ``device``), dense, float32."""
+        raise NotImplementedError
+
+    def shuffled_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+        """One epoch of batches in a random order drawn from ``generator`` (a CPU generator).
+
+        The permutation is drawn on the CPU so that a seed gives the same batches on every
+        device; the last batch may be smaller.
+        """
+        perm = torch.randperm(self.n_samples, generator=generator).to(self.device)
+        for start in range(0, self.n_samples, batch_size):
+            yield self.rows(perm[start : start + batch_size])
+
+    def ordered_batches(self, batch_size: int) -> Iterator[Tensor]:
+        """All rows in order, for prediction and evaluation."""
+        for start in range(0, self.n_samples, batch_size):
+            stop = min(start + batch_size, self.n_samples)
+            yield self.rows(torch.arange(start, stop, device=self.device))
+
+    def n_batches(self, batch_size: int) -> int:
+        return -(-self.n_samples // batch_size)
+
+
+class DenseSource(BatchSource):
+    def __init__(self, X: np.ndarray, device: torch.device) -> None:
+        self.data = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+        self.n_samples, self.n_features = self.data.shape
+        self.device = device
+
+    def rows(self, index: Tensor) -> Tensor:
+        return self.data.index_select(0, index)
+
+    def ordered_batches(self, batch_size: int) -> Iterator[Tensor]:
+        for start in range(0, self.n_samples, batch_size):
+            yield self.data[start : start + batch_size]
+
+
+class SparseSource(BatchSource):
+    def __init__(self, X: sp.csr_matrix | sp.csr_array, device: torch.device) -> None:
+        self.data = sp.csr_matrix(X, dtype=np.float32)
+        self.n_samples, self.n_features = self.data.shape
+        self.device = device
+
+    def rows(self, index: Tensor) -> Tensor:
+        block = self.data[index.cpu().numpy()].toarray()
+        return torch.from_numpy(block).to(self.device)
+
+
+def make_source(X: np.ndarray | sp.spmatrix | sp.sparray, device: torch.device) -> BatchSource:
+    """A batch source for validated data ``X`` (dense array or CSR)."""
+    if sp.issparse(X):
+        return SparseSource(X, device)
+    return DenseSource(X, device)

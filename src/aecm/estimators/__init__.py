@@ -1,0 +1,5 @@
+"""scikit-learn estimators."""
+
+from aecm.estimators.cm import ClusteringModule
+
+__all__ = ["ClusteringModule"]
