@@ -1,6 +1,5 @@
 """Tests for aecm.gmm.IsotropicGMM."""
 
-import os
 import warnings
 
 import numpy as np
@@ -21,15 +20,6 @@ INIT_PARAMS = ["kmeans", "k-means++", "random"]
 def blobs():
     # Three well-separated isotropic blobs with unit variance in 4 dimensions.
     return make_blobs(n_samples=1500, n_features=4, centers=3, cluster_std=1.0, random_state=1)
-
-
-@pytest.fixture(scope="module")
-def pendigits():
-    path = os.environ.get("AECM_DATA", "/work/shared/datasets") + "/pendigits.npz"
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not found")
-    data = np.load(path)
-    return data["X"], data["y"]
 
 
 @pytest.mark.parametrize("init_params", INIT_PARAMS)

@@ -1,6 +1,8 @@
 """aecm: deep clustering with the clustering module (CM) and AE-CM (Boubekki et al., 2021)."""
 
+from aecm import metrics
 from aecm._version import __version__
 from aecm.estimators import ClusteringModule
+from aecm.gmm import IsotropicGMM
 
-__all__ = ["ClusteringModule", "__version__"]
+__all__ = ["ClusteringModule", "IsotropicGMM", "__version__", "metrics"]

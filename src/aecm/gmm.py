@@ -22,6 +22,7 @@ from sklearn.utils.extmath import row_norms
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aecm._params import BOOLEAN, RANDOM_STATE, Interval, Options, validate_params
+from aecm.estimators._base import sparse_checks_not_applicable
 
 __all__ = ["IsotropicGMM"]
 
@@ -169,13 +170,7 @@ class IsotropicGMM(ClusterMixin, BaseEstimator):
         reasons : dict
             ``{check_name: reason}``.
         """
-        reason = (
-            "the sparse-input check assumes that an estimator with predict_proba is a "
-            "classifier: it reads classifier_tags.multi_class (None for a clusterer) and expects "
-            "2 or 4 probability columns, whereas IsotropicGMM returns one column per component. "
-            "CSR input is supported; tests/test_gmm.py checks it against dense input."
-        )
-        return {"check_estimator_sparse_array": reason, "check_estimator_sparse_matrix": reason}
+        return sparse_checks_not_applicable(type(self).__name__)
 
     # ------------------------------------------------------------------ validation
 

@@ -153,15 +153,17 @@ def cm_loss_closed_form(
         cross = cross + (x @ decoder_bias)[:, None]
         centroids = centroids + decoder_bias
     gamma = torch.softmax(logits, dim=1)
-    mu_sq = (centroids * centroids).sum(dim=1)  # ‖μ_k‖²
+    gram = centroids @ centroids.T  # μ_kᵀ μ_l
+    mu_sq = gram.diagonal()  # ‖μ_k‖²
     counts = gamma.sum(dim=0)  # n π̂_k
     log_pi = torch.log(counts / n + PRIOR_EPS)
     one_minus_alpha = 1.0 - _alpha_by_rank(alpha, log_pi)
     # ∂L/∂γ up to a per-row constant, which the softmax's backward cancels (‖x_i‖² is dropped)
     row = one_minus_alpha / (counts + n * PRIOR_EPS)
-    grad_gamma = (
-        (mu_sq - 2.0 * cross) * scale + row if scale != 1.0 else (mu_sq + row) - 2.0 * cross
-    )
+    if scale != 1.0:
+        grad_gamma = (mu_sq * scale + row) - (2.0 * scale) * cross
+    else:
+        grad_gamma = (mu_sq + row) - 2.0 * cross
     grad_logits = gamma * (grad_gamma - (gamma * grad_gamma).sum(dim=1, keepdim=True))
     # ∂L/∂W = grad_logitsᵀ x and γᵀ x in one product; then ∂L/∂μ = 2 (n_k μ_k − γᵀx)
     torch.mm(torch.cat((grad_logits, gamma), dim=1).T, x, out=grad_weights)
@@ -178,7 +180,7 @@ def cm_loss_closed_form(
         (
             torch.dot(flat, flat),  # Σ ‖x_i‖²
             (gamma * cross).sum(),  # Σ γ_ik x_i·μ_k
-            torch.dot(co.reshape(-1), (centroids @ centroids.T).reshape(-1)),  # Σ co∘gram
+            torch.dot(co.reshape(-1), gram.reshape(-1)),  # Σ co∘gram
             torch.dot(co.diagonal(), mu_sq),  # Σ_k co_kk ‖μ_k‖²
             torch.dot(counts, mu_sq),  # Σ_k n_k ‖μ_k‖²
             (one_minus_alpha * log_pi).sum(),  # E4

@@ -8,6 +8,7 @@ Polyak-averaged final epoch.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -77,8 +78,13 @@ class Objective:
 class LoopConfig:
     """How long and how the loop trains.
 
-    ``tol``: stop once the relative change of the epoch loss stayed below ``tol`` for
-    ``n_iter_no_change`` consecutive epochs (``tol=0`` runs all ``n_epochs``).
+    ``tol``: stop once the mean epoch loss of the last ``n_iter_no_change`` epochs improved on
+    the mean of the ``n_iter_no_change`` epochs before by less than ``tol`` (relative). Means
+    over windows, not epoch-to-epoch changes, because mini-batch noise makes single epochs
+    jitter by about as much as a slow but real descent moves them.
+    ``label_tol``: stop once the fraction of points whose cluster changed during an epoch stayed
+    below ``label_tol`` for ``n_iter_no_change`` consecutive epochs; this costs one pass over
+    the data per epoch to compute the assignments. ``0`` disables either criterion.
     ``averaging``: after the last epoch, run one more and set the parameters to the mean of
     their values after each of its batches (a Polyak average).
     """
@@ -86,15 +92,20 @@ class LoopConfig:
     n_epochs: int
     batch_size: int
     tol: float = 0.0
-    n_iter_no_change: int = 5
+    label_tol: float = 0.0
+    n_iter_no_change: int = 10
     averaging: bool = True
     verbose: bool = False
     description: str = "training"
 
 
+#: Rows per batch when computing assignments over the whole data set.
+_ASSIGN_BATCH = 8192
+
+
 @dataclass
 class TrainingResult:
-    history: dict[str, list[float]]  # per epoch: each term and "loss"
+    history: dict[str, list[float]]  # per epoch: terms, "loss", "seconds" (, "label_change")
     n_iter: int  # epochs before the averaging epoch
     converged: bool
 
@@ -120,6 +131,20 @@ def _run_epoch(
     return values
 
 
+def _assignments(objective: Objective, source: BatchSource) -> Tensor:
+    with torch.no_grad():
+        return torch.cat([objective.assign(b) for b in source.ordered_batches(_ASSIGN_BATCH)])
+
+
+def _loss_converged(losses: list[float], config: LoopConfig) -> bool:
+    window = config.n_iter_no_change
+    if config.tol <= 0 or len(losses) < 2 * window:
+        return False
+    before = sum(losses[-2 * window : -window]) / window
+    last = sum(losses[-window:]) / window
+    return before - last < config.tol * abs(before)
+
+
 def _check_finite(values: Tensor, objective: Objective, epoch: int) -> None:
     finite = torch.isfinite(values)
     if bool(finite.all()):
@@ -142,7 +167,7 @@ def train(
 ) -> TrainingResult:
     """Train ``objective`` on ``source``; the parameters are updated in place."""
     names = objective.term_names
-    history: dict[str, list[float]] = {name: [] for name in (*names, "loss")}
+    history: dict[str, list[float]] = {name: [] for name in (*names, "loss", "seconds")}
     params = objective.parameters()
     progress = None
     if config.verbose:
@@ -150,16 +175,15 @@ def train(
 
         progress = tqdm(total=config.n_epochs, desc=config.description, unit="epoch", leave=False)
 
-    def record(values: Tensor) -> float:
+    def record(values: Tensor) -> None:
         sums = values.sum(dim=0).tolist()  # one host sync per epoch
+        history["seconds"].append(time.perf_counter() - started)
         for name, value in zip(names, sums, strict=True):
             history[name].append(value)
-        total = float(sum(sums))
-        history["loss"].append(total)
+        history["loss"].append(float(sum(sums)))
         if progress is not None:
             progress.set_postfix({name: f"{v:.4g}" for name, v in zip(names, sums, strict=True)})
             progress.update(1)
-        return total
 
     good = [p.detach().clone() for p in params]
 
@@ -171,24 +195,31 @@ def train(
                 torch._foreach_copy_(params, good)
             raise
 
-    n_iter, calm, converged, previous = 0, 0, False, None
+    n_iter, calm, converged = 0, 0, False
+    labels = _assignments(objective, source) if config.label_tol > 0 else None
+    if labels is not None:
+        history["label_change"] = []
     try:
         for epoch in range(config.n_epochs):
+            started = time.perf_counter()
             values = _run_epoch(objective, optimizer, source, config, generator)
             guard(values, epoch)
             with torch.no_grad():
                 torch._foreach_copy_(good, params)
             objective.end_epoch(epoch)
-            loss = record(values)
             n_iter = epoch + 1
-            if config.tol > 0 and previous is not None:
-                change = abs(loss - previous) / max(abs(previous), 1e-12)
-                calm = calm + 1 if change < config.tol else 0
-                if calm >= config.n_iter_no_change:
-                    converged = True
-                    break
-            previous = loss
+            if labels is not None:
+                new = _assignments(objective, source)
+                change = (new != labels).float().mean().item()
+                labels = new
+                history["label_change"].append(change)
+                calm = calm + 1 if change < config.label_tol else 0
+            record(values)
+            if calm >= config.n_iter_no_change or _loss_converged(history["loss"], config):
+                converged = True
+                break
         if config.averaging:
+            started = time.perf_counter()
             average = [torch.zeros_like(p) for p in params]
             values = _run_epoch(objective, optimizer, source, config, generator, average)
             guard(values, n_iter)

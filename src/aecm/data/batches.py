@@ -7,6 +7,7 @@ stays on the host and only the rows of the current batch are densified.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -50,7 +51,11 @@ class BatchSource:
 
 class DenseSource(BatchSource):
     def __init__(self, X: np.ndarray, device: torch.device) -> None:
-        self.data = torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+        array = np.asarray(X, dtype=np.float32)
+        with warnings.catch_warnings():
+            # a read-only array is shared, not copied; the source never writes to it
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            self.data = torch.as_tensor(array, device=device)
         self.n_samples, self.n_features = self.data.shape
         self.device = device
 

@@ -59,6 +59,13 @@ class CMObjective(Objective):
                 self._grad_c.copy_(grad_c)
         return terms
 
+    def assign(self, batch: Tensor) -> Tensor:
+        k = self.layer.n_clusters
+        logits = batch @ self._weights[:k].T
+        if self._b is not None:
+            logits += self._b
+        return logits.argmax(dim=1)
+
     def write_back(self) -> None:
         """Copy the trained flat vector into the layer's parameters."""
         with torch.no_grad():
