@@ -150,7 +150,7 @@ def test_from_paper():
     cm = ClusteringModule.from_paper("usps", n_epochs=3)
     assert (cm.alpha, cm.batch_size, cm.n_clusters, cm.n_epochs) == (40.0, 150, 10, 3)
     assert ClusteringModule.from_paper("Pendigits").alpha == 13.0
-    with pytest.raises(ValueError, match="known: .*mnist"):
+    with pytest.raises(ValueError, match=r"known: .*mnist"):
         ClusteringModule.from_paper("imagenet")
 
 

@@ -190,7 +190,7 @@ class ClusteringModule(ClusterMixin, TransformerMixin, BaseEstimator):
 
     @classmethod
     def from_paper(cls, dataset: str, **params) -> ClusteringModule:
-        """The CM as the authors ran it: their tuned ``alpha`` and ``batch_size``, ``init="random"``.
+        """The CM as the authors ran it: tuned ``alpha`` and ``batch_size``, ``init="random"``.
 
         Known data sets: mnist, fashion_mnist, usps, cifar10, reuters10k, 20newsgroups, 10x73k,
         pendigits. ``n_clusters`` is the number of classes. Keyword arguments override or add
