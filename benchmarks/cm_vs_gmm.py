@@ -9,7 +9,8 @@ For each data set: ACC / NMI / ARI (mean ± std over seeds, in %) and seconds pe
 
 plus the CM's seconds per epoch and number of epochs. Usage::
 
-    python benchmarks/cm_vs_gmm.py --datasets pendigits usps mnist --seeds 5 --out docs/cm_vs_gmm.md
+    python benchmarks/cm_vs_gmm.py --datasets pendigits usps --seeds 5 --init-study
+    python benchmarks/cm_vs_gmm.py --datasets mnist --seeds 3
 
 Reads ``$AECM_DATA/<name>.npz`` (default ``../shared/datasets``). Timings are wall-clock seconds
 on whatever else the machine is doing: compare rows of one run only.
@@ -50,17 +51,23 @@ def load(name: str):
     return (X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X), y
 
 
-def methods(name: str, k: int):
+def methods(name: str, k: int, init_study: bool):
     """name → (settings, factory(seed))."""
+    tuned = "{alpha:g}/{batch_size}".format(**aecm.paper.CM_TUNED[name])
+    study = {
+        f"CM (paper's alpha/batch, init={init})": (
+            f"from_paper: {tuned}, init={init}, ≤150 epochs, tol=1e-3",
+            lambda s, init=init: ClusteringModule.from_paper(name, random_state=s, init=init),
+        )
+        for init in ("kmeans++", "kmeans")
+    }
     return {
         "CM (aecm defaults)": (
             "alpha=1, batch 256, init=kmeans, ≤150 epochs, tol=1e-3",
             lambda s: ClusteringModule(k, random_state=s),
         ),
         "CM (paper's tuned alpha/batch)": (
-            "from_paper: {alpha:g}/{batch_size}, init=random, ≤150 epochs, tol=1e-3".format(
-                **aecm.paper.CM_TUNED[name]
-            ),
+            f"from_paper: {tuned}, init=random, ≤150 epochs, tol=1e-3",
             lambda s: ClusteringModule.from_paper(name, random_state=s),
         ),
         "KMeans (scikit-learn)": ("n_init=10", lambda s: KMeans(k, n_init=10, random_state=s)),
@@ -72,6 +79,7 @@ def methods(name: str, k: int):
             "n_init=1, init kmeans",
             lambda s: IsotropicGMM(k, random_state=s),
         ),
+        **(study if init_study else {}),
     }
 
 
@@ -80,7 +88,7 @@ def pm(values, scale=1.0, digits=1):
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
-def run(name: str, seeds: int, skip: set[str]) -> str:
+def run(name: str, seeds: int, skip: set[str], init_study: bool) -> str:
     X, y = load(name)
     k = N_CLUSTERS[name]
     lines = [
@@ -89,7 +97,7 @@ def run(name: str, seeds: int, skip: set[str]) -> str:
         "| method | settings | ACC % | NMI % | ARI % | s / fit | s / epoch | epochs |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for method, (settings, make) in methods(name, k).items():
+    for method, (settings, make) in methods(name, k, init_study).items():
         if any(word.lower() in method.lower() for word in skip):
             continue
         scores, seconds, per_epoch, epochs = [], [], [], []
@@ -128,13 +136,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--skip", nargs="*", default=[], help="skip methods whose name contains")
     parser.add_argument("--out", type=Path, help="also write the Markdown tables here")
+    parser.add_argument(
+        "--init-study",
+        action="store_true",
+        help="add the CM with the paper's alpha/batch and the other initialisations",
+    )
     args = parser.parse_args()
     header = (
         f"aecm {aecm.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, device cpu"
     )
     print(header, flush=True)
-    tables = [run(name, args.seeds, set(args.skip)) for name in args.datasets]
+    tables = [run(name, args.seeds, set(args.skip), args.init_study) for name in args.datasets]
     text = header + "\n\n" + "\n\n".join(tables) + "\n"
     print("\n" + text)
     if args.out:

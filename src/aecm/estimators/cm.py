@@ -323,7 +323,10 @@ class ClusteringModule(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def score(self, X, y=None) -> float:
         """Minus the mean loss per sample on ``X`` (higher is better)."""
-        return -self.loss_terms(X)["total"] / X.shape[0]
+        X, source = self._source(X)
+        with torch_runtime():
+            terms = _full_loss(self.module_, source, self._alpha_tensor, self.normalize_loss)
+        return -terms["total"] / X.shape[0]
 
     def _expected_failed_checks(self) -> dict[str, str]:
         """Checks of ``check_estimator`` that cannot apply, with the reason."""
