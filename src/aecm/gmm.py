@@ -19,10 +19,14 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import row_norms
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from aecm._params import BOOLEAN, RANDOM_STATE, Interval, Options, validate_params
-from aecm.estimators._base import sparse_checks_not_applicable
+from aecm.estimators._base import (
+    check_n_clusters,
+    sparse_checks_not_applicable,
+    validate_input,
+)
 
 __all__ = ["IsotropicGMM"]
 
@@ -176,15 +180,7 @@ class IsotropicGMM(ClusterMixin, BaseEstimator):
 
     def _validate_X(self, X: Any, *, reset: bool) -> Any:
         """Validate ``X`` and return it as float64 (dense array or CSR matrix)."""
-        X = validate_data(
-            self,
-            X,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
-            reset=reset,
-        )
-        return X.astype(np.float64, copy=False)
+        return validate_input(self, X, reset=reset).astype(np.float64, copy=False)
 
     # ------------------------------------------------------------------ EM steps
 
@@ -302,11 +298,7 @@ class IsotropicGMM(ClusterMixin, BaseEstimator):
         validate_params(self, self._parameter_constraints)
         X = self._validate_X(X, reset=True)
         n_samples = X.shape[0]
-        if self.n_components > n_samples:
-            raise ValueError(
-                f"n_components={self.n_components} must be <= n_samples={n_samples}: there "
-                "cannot be more components than samples."
-            )
+        check_n_clusters(self.n_components, n_samples, "n_components")
         random_state = check_random_state(self.random_state)
         x_squared_norms = row_norms(X, squared=True)
 
