@@ -36,7 +36,7 @@ class _ToyObjective(Objective):
     def parameters(self):
         return [self.w]
 
-    def gradients(self, batch):
+    def gradients(self, batch, index):
         with torch.no_grad():
             diff = self.w - batch.mean(dim=0)
             self.w.grad.copy_(2 * diff)

@@ -16,7 +16,14 @@ from torch import Tensor
 
 from aecm.data.batches import BatchSource
 
-__all__ = ["FlatAdam", "LoopConfig", "Objective", "TrainingResult", "train"]
+__all__ = [
+    "AutogradObjective",
+    "FlatAdam",
+    "LoopConfig",
+    "Objective",
+    "TrainingResult",
+    "train",
+]
 
 
 class FlatAdam:
@@ -63,15 +70,32 @@ class Objective:
         """The tensors the optimiser updates."""
         raise NotImplementedError
 
-    def gradients(self, batch: Tensor) -> Tensor:
+    def gradients(self, batch: Tensor, index: Tensor) -> Tensor:
         """Set ``.grad`` of every parameter for ``batch``; return the terms' values (no graph).
 
-        The total loss is the sum of the terms.
+        ``index`` holds the batch's row positions in the data set. The total loss is the sum of
+        the terms.
         """
         raise NotImplementedError
 
     def end_epoch(self, epoch: int) -> None:
         """Called after each epoch (e.g. to refresh a target distribution)."""
+
+
+class AutogradObjective(Objective):
+    """An objective whose gradients come from autograd: subclasses implement :meth:`loss`."""
+
+    def loss(self, batch: Tensor, index: Tensor) -> dict[str, Tensor]:
+        """The named loss terms of ``batch`` (differentiable); their sum is the total."""
+        raise NotImplementedError
+
+    def gradients(self, batch: Tensor, index: Tensor) -> Tensor:
+        for param in self.parameters():
+            param.grad = None
+        terms = self.loss(batch, index)
+        values = torch.stack([terms[name] for name in self.term_names])
+        values.sum().backward()
+        return values.detach()
 
 
 @dataclass(frozen=True)
@@ -122,8 +146,8 @@ def _run_epoch(
     n_batches = source.n_batches(config.batch_size)
     values = torch.empty(n_batches, len(objective.term_names), device=source.device)
     params = objective.parameters()
-    for b, batch in enumerate(source.shuffled_batches(config.batch_size, generator)):
-        values[b] = objective.gradients(batch)
+    for b, (index, batch) in enumerate(source.shuffled_batches(config.batch_size, generator)):
+        values[b] = objective.gradients(batch, index)
         optimizer.step()
         if average is not None:
             with torch.no_grad():

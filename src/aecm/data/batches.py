@@ -29,15 +29,19 @@ class BatchSource:
         """The rows at ``index`` (a 1-D int64 tensor on ``device``), dense, float32."""
         raise NotImplementedError
 
-    def shuffled_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
-        """One epoch of batches in a random order drawn from ``generator`` (a CPU generator).
+    def shuffled_batches(
+        self, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """One epoch of ``(index, rows)`` in a random order drawn from ``generator`` (on the CPU).
 
         The permutation is drawn on the CPU so that a seed gives the same batches on every
-        device; the last batch may be smaller.
+        device; the last batch may be smaller. ``index`` holds the rows' positions in the data
+        set (for methods that keep per-row state, such as DEC's target distribution).
         """
         perm = torch.randperm(self.n_samples, generator=generator).to(self.device)
         for start in range(0, self.n_samples, batch_size):
-            yield self.rows(perm[start : start + batch_size])
+            index = perm[start : start + batch_size]
+            yield index, self.rows(index)
 
     def ordered_batches(self, batch_size: int) -> Iterator[Tensor]:
         """All rows in order, for prediction and evaluation."""

@@ -77,8 +77,8 @@ class ClusteringModule(ClusterMixin, TransformerMixin, BaseEstimator):
         step. ``"random"``: Glorot-uniform weights (the paper's "rand"), no ``U``. An array:
         ``U`` itself.
         Mean NMI (%) over 5 seeds, Pendigits / USPS (``docs/results.md``): with the defaults,
-        ``"kmeans"`` 68.8 / 64.3; with the paper's tuned ``alpha``/``batch_size``,
-        ``"kmeans"`` 64.6 / 64.0, ``"kmeans++"`` 64.5 / 63.9, ``"random"`` 66.7 / 62.2.
+        ``"kmeans"`` 68.6 / 64.3; with the paper's tuned ``alpha``/``batch_size``,
+        ``"kmeans"`` 66.5 / 64.0, ``"kmeans++"`` 65.7 / 63.9, ``"random"`` 66.7 / 62.2.
     init_sample_size : int or None, default=10000
         k-means for ``init="kmeans"``/``"kmeans++"`` runs on this many rows drawn at random
         (all rows when None or when the data has fewer); the CM then trains on all rows. On
@@ -204,7 +204,7 @@ class ClusteringModule(ClusterMixin, TransformerMixin, BaseEstimator):
         pendigits. ``n_clusters`` is the number of classes. Keyword arguments override or add
         parameters. The random initialisation is the one of the authors' PyTorch code; with
         these ``alpha`` values no initialisation won everywhere (mean NMI % over 5 seeds,
-        Pendigits / USPS: random 66.7 / 62.2, k-means++ and one Lloyd step 64.5 / 63.9; see
+        Pendigits / USPS: random 66.7 / 62.2, k-means++ and one Lloyd step 65.7 / 63.9; see
         ``docs/results.md``).
         """
         return cls(**{**paper.tuned(paper.CM_TUNED, dataset), "init": "random", **params})

@@ -43,7 +43,7 @@ class CMObjective(Objective):
     def parameters(self) -> list[Tensor]:
         return [self.flat]
 
-    def gradients(self, batch: Tensor) -> Tensor:
+    def gradients(self, batch: Tensor, index: Tensor) -> Tensor:
         with torch.no_grad():
             terms, grad_b, grad_c = cm_loss_closed_form(
                 batch,
