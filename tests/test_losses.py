@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from aecm.losses import cm_loss, cm_loss_closed_form, dirichlet_prior, gmm_objective
+from aecm.losses import aecm_loss, cm_loss, cm_loss_closed_form, dirichlet_prior, gmm_objective
 from aecm.nn import ClusteringLayer
 
 
@@ -107,3 +107,33 @@ def test_normalized_loss_divides_data_terms_only():
     for name in ("E1", "E2", "E3"):
         assert np.isclose(norm[name].item(), raw[name].item() / (n * d))
     assert np.isclose(norm["E4"].item(), raw["E4"].item())
+
+
+@pytest.mark.parametrize("form", ["paper", "normalized"])
+def test_aecm_loss_terms(form):
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand(20, 6, generator=gen, dtype=torch.float64)
+    x_hat = torch.rand(20, 6, generator=gen, dtype=torch.float64)
+    z = torch.randn(20, 5, generator=gen, dtype=torch.float64)
+    gamma = torch.softmax(torch.randn(20, 3, generator=gen, dtype=torch.float64), dim=1)
+    u = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    terms = aecm_loss(x, x_hat, z, gamma, u, 2.0, beta=0.5, lbd=0.3, form=form)
+    rec = ((z - gamma @ u) ** 2).sum()
+    sparsity = (gamma * (1 - gamma)).sum()
+    dev = u @ u.T - torch.eye(3, dtype=torch.float64)
+    if form == "paper":
+        expected = (rec, sparsity, 0.3 * dev.abs().sum(), 0.5 * ((x - x_hat) ** 2).sum())
+    else:
+        expected = (
+            rec / 100,
+            sparsity / 100,
+            0.3 * (dev**2).sum(),
+            0.5 * ((x - x_hat) ** 2).mean(),
+        )
+    names = ("cm_reconstruction", "sparsity", "orthonormality", "ae_reconstruction")
+    for name, value in zip(names, expected, strict=True):
+        assert torch.allclose(terms[name], value), name
+    assert torch.allclose(terms["prior"], dirichlet_prior(gamma, torch.tensor(2.0)))
+    assert torch.allclose(terms["total"], sum(terms[n] for n in (*names, "prior")))
+    with pytest.raises(ValueError, match="Unknown AE-CM loss form"):
+        aecm_loss(x, x_hat, z, gamma, u, 2.0, beta=0.5, lbd=0.3, form="l2")

@@ -18,7 +18,9 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "AECM_TERMS",
     "CM_TERMS",
+    "aecm_loss",
     "cm_loss",
     "cm_loss_closed_form",
     "dirichlet_prior",
@@ -208,3 +210,70 @@ def _terms_matrix(scale: float, dtype: torch.dtype, device: torch.device) -> Ten
         ]
         _TERMS_MATRICES[key] = torch.tensor(matrix, dtype=dtype, device=device)
     return _TERMS_MATRICES[key]
+
+
+#: Names of the AE-CM loss terms.
+AECM_TERMS = ("cm_reconstruction", "sparsity", "orthonormality", "prior", "ae_reconstruction")
+
+
+def aecm_loss(
+    x: Tensor,
+    x_hat: Tensor,
+    z: Tensor,
+    gamma: Tensor,
+    centroids: Tensor,
+    alpha: Tensor | float,
+    *,
+    beta: float,
+    lbd: float,
+    form: str = "paper",
+) -> dict[str, Tensor]:
+    """The AE-CM loss (paper-notes §2), term by term, plus the total.
+
+    ``form="paper"`` (the TensorFlow code used for the paper): sums over the batch,
+    ``λ Σ_kl |(U Uᵀ − I)_kl|`` for the orthonormality term and ``β Σ_i ‖x_i − x̂_i‖²``.
+    ``form="normalized"`` (the authors' PyTorch example): the CM reconstruction and sparsity terms
+    divided by ``n·p``, the squared Frobenius norm ``λ ‖U Uᵀ − I‖²``, and ``β`` times the mean
+    squared error of the autoencoder.
+
+    Parameters
+    ----------
+    x, x_hat : Tensor (n, d)
+        The batch and the autoencoder's reconstruction of it.
+    z : Tensor (n, p)
+        The embedding.
+    gamma : Tensor (n, K)
+        The CM's soft assignments of ``z``.
+    centroids : Tensor (K, p)
+        ``U``, the centroids in embedding space.
+    alpha : float or Tensor
+        Dirichlet concentration (a vector sorted ascending).
+    beta, lbd : float
+        Weights of the autoencoder's reconstruction and of the orthonormality term.
+    """
+    n, p = z.shape
+    cm_reconstruction = ((z - gamma @ centroids) ** 2).sum()
+    sparsity = (gamma * (1.0 - gamma)).sum()  # E2 with ‖μ_k‖ = 1
+    deviation = centroids @ centroids.T - torch.eye(
+        centroids.shape[0], dtype=z.dtype, device=z.device
+    )
+    if form == "paper":
+        orthonormality = lbd * deviation.abs().sum()
+        ae_reconstruction = beta * ((x - x_hat) ** 2).sum()
+    elif form == "normalized":
+        cm_reconstruction = cm_reconstruction / (n * p)
+        sparsity = sparsity / (n * p)
+        orthonormality = lbd * (deviation**2).sum()
+        ae_reconstruction = beta * ((x - x_hat) ** 2).mean()
+    else:
+        raise ValueError(f"Unknown AE-CM loss form {form!r}: use 'paper' or 'normalized'.")
+    alpha = torch.as_tensor(alpha, dtype=z.dtype, device=z.device)
+    terms = {
+        "cm_reconstruction": cm_reconstruction,
+        "sparsity": sparsity,
+        "orthonormality": orthonormality,
+        "prior": dirichlet_prior(gamma, alpha),
+        "ae_reconstruction": ae_reconstruction,
+    }
+    terms["total"] = sum(terms.values())
+    return terms

@@ -1,0 +1,203 @@
+"""``AECM``: a deep autoencoder with the clustering module on its embedding, trained jointly."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+
+from aecm import paper
+from aecm._params import ARRAY_LIKE, BOOLEAN, Interval, Options
+from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
+from aecm.methods.aecm import AECMObjective
+from aecm.nn.cm import ClusteringLayer
+from aecm.training import train
+
+__all__ = ["AECM"]
+
+
+class AECM(SoftAssignmentMixin, DeepClusterer):
+    """AE-CM (Boubekki et al., 2021): an MLP autoencoder and a CM on its embedding.
+
+    Schedule ``"pre"`` (the paper's better variant): (1) pretrain the autoencoder on its
+    reconstruction; (2) k-means (20 restarts) on the embedding, and the CM initialised from its
+    centroids (decoder = centroids, encoder = their pseudo-inverse); (3) the CM alone on the
+    frozen embedding for ``cm_epochs``; (4) everything jointly for ``n_epochs``, then an
+    averaging epoch. Schedule ``"rand"`` skips (1)–(3).
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    embedding_dim : int, default=10
+        Embedding size ``p``; must be ≥ ``n_clusters`` (the centroids are made orthonormal).
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Encoder hidden layers; the decoder mirrors them.
+    pretrain_epochs : int, default=100
+        Epochs of autoencoder pretraining (Adam on the mean squared error).
+    cm_epochs : int, default=100
+        Epochs of the CM alone on the frozen embedding (schedule "pre").
+    n_epochs : int, default=1000
+        Epochs of joint training.
+    batch_size : int, default=256
+    learning_rate : float, default=1e-3
+        Adam (pretraining, CM phase) and AdamW (joint phase, ``eps=1e-3``) step size.
+    alpha : float or array-like of shape (n_clusters,), default=1.0
+        Dirichlet concentration of the CM's prior (see :class:`aecm.ClusteringModule`).
+    beta : float, default=1.0
+        Weight of the autoencoder's reconstruction.
+    lbd : float, default=1.0
+        Weight ``λ`` of the orthonormality term.
+    schedule : {"pre", "rand"}, default="pre"
+    loss : {"paper", "normalized"}, default="paper"
+        The loss form (see :func:`aecm.losses.aecm_loss`).
+    averaging : bool, default=True
+        Polyak-average the weights over a final epoch.
+    pretrained : Autoencoder or fitted deep estimator, default=None
+        Reuse this autoencoder (copied) instead of pretraining one.
+    n_init : int, default=1
+        Restarts with different seeds; the lowest final loss is kept.
+    tol : float, default=0.0
+        Windowed loss tolerance of the joint phase (see :class:`aecm.ClusteringModule`).
+    device : str, default="auto"
+    random_state : int, RandomState or None, default=None
+    verbose : bool, default=False
+
+    Attributes
+    ----------
+    autoencoder_ : Autoencoder
+    cm_ : ClusteringLayer
+        The clustering module on the embedding.
+    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
+        The CM's centroids in embedding space.
+    labels_ : ndarray of shape (n_samples,)
+    loss_ : float
+        The AE-CM loss over the training data (batches of ``batch_size``, in order).
+    history_ : dict
+        Per phase (``"pretrain"``, ``"cm"``, ``"joint"``), per epoch, each loss term.
+    n_iter_ : int
+        Epochs of the joint phase.
+    """
+
+    _parameter_constraints = {
+        **DeepClusterer._common_constraints,
+        "cm_epochs": [Interval(Integral, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither"), ARRAY_LIKE],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "lbd": [Interval(Real, 0, None, closed="left")],
+        "schedule": [Options(("pre", "rand"))],
+        "loss": [Options(("paper", "normalized"))],
+        "averaging": [BOOLEAN],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        embedding_dim=10,
+        hidden_dims=(500, 500, 2000),
+        pretrain_epochs=100,
+        cm_epochs=100,
+        n_epochs=1000,
+        batch_size=256,
+        learning_rate=1e-3,
+        alpha=1.0,
+        beta=1.0,
+        lbd=1.0,
+        schedule="pre",
+        loss="paper",
+        averaging=True,
+        pretrained=None,
+        n_init=1,
+        tol=0.0,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.n_clusters = n_clusters
+        self.embedding_dim = embedding_dim
+        self.hidden_dims = hidden_dims
+        self.pretrain_epochs = pretrain_epochs
+        self.cm_epochs = cm_epochs
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.alpha = alpha
+        self.beta = beta
+        self.lbd = lbd
+        self.schedule = schedule
+        self.loss = loss
+        self.averaging = averaging
+        self.pretrained = pretrained
+        self.n_init = n_init
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @classmethod
+    def from_paper(cls, dataset: str, **params) -> AECM:
+        """AE-CM with the authors' tuned ``embedding_dim``, ``beta``, ``alpha``, ``batch_size``."""
+        return cls(**{**paper.tuned(paper.AECM_TUNED, dataset), **params})
+
+    def _check_method_params(self, X) -> None:
+        if self.embedding_dim < self.n_clusters:
+            raise ValueError(
+                f"embedding_dim={self.embedding_dim} must be >= n_clusters={self.n_clusters}: "
+                "AE-CM makes the K centroids orthonormal in the embedding space."
+            )
+        if not isinstance(self.alpha, Real):
+            alpha = np.asarray(self.alpha, dtype=np.float64)
+            if alpha.shape != (self.n_clusters,) or np.any(alpha <= 0):
+                raise ValueError(
+                    f"alpha must be a positive number or a vector of {self.n_clusters} positive "
+                    f"values; got {self.alpha!r}."
+                )
+
+    def _needs_pretraining(self) -> bool:
+        return self.schedule == "pre"
+
+    def _fit_clusters(self, autoencoder, source, generator, seed):
+        alpha = (
+            np.sort(np.asarray(self.alpha, dtype=np.float32))
+            if not isinstance(self.alpha, Real)
+            else self.alpha
+        )
+        alpha = torch.as_tensor(alpha, dtype=torch.float32, device=source.device)
+        layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
+        phases = {}
+        if self.schedule == "pre":
+            z = self._embed(autoencoder, source).cpu().numpy()
+            kmeans = KMeans(self.n_clusters, n_init=20, random_state=seed).fit(z)
+            layer.init_from_centroids(torch.as_tensor(kmeans.cluster_centers_))
+        else:
+            layer.reset_parameters(generator)
+        layer.to(source.device)
+        options = {"beta": self.beta, "lbd": self.lbd, "form": self.loss}
+        if self.schedule == "pre" and self.cm_epochs > 0:
+            objective = AECMObjective(autoencoder, layer, alpha, joint=False, **options)
+            optimizer = torch.optim.Adam(objective.parameters(), lr=self.learning_rate, eps=1e-3)
+            config = self._loop_config(self.cm_epochs, "CM on the embedding", averaging=False)
+            phases["cm"] = train(objective, optimizer, source, config, generator)
+        objective = AECMObjective(autoencoder, layer, alpha, joint=True, **options)
+        if self.n_epochs > 0:
+            optimizer = torch.optim.AdamW(objective.parameters(), lr=self.learning_rate, eps=1e-3)
+            config = self._loop_config(
+                self.n_epochs, "AE-CM joint", averaging=self.averaging, tol=self.tol
+            )
+            phases["joint"] = train(objective, optimizer, source, config, generator)
+        return objective, phases
+
+    def _soft_assign(self, objective, z):
+        return objective.layer(z)
+
+    def _assign(self, objective, z):
+        return objective.layer(z).argmax(dim=1)
+
+    def _centroids(self, objective):
+        return objective.layer.centroids()
+
+    @property
+    def cm_(self) -> ClusteringLayer:
+        return self._objective.layer

@@ -1,0 +1,256 @@
+"""The shared base of the deep clustering estimators (an autoencoder plus a clustering method).
+
+One design for every method: validate, pretrain the autoencoder (or take a pretrained one),
+let the method initialise its clusters on the embedding and train its objective with the one
+training loop, keep the restart with the lowest final loss. A method's estimator declares its
+parameters and implements three small hooks: ``_fit_clusters``, ``_assign`` and (where soft
+assignments exist) ``_soft_assign``.
+"""
+
+from __future__ import annotations
+
+import copy
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from aecm._params import BOOLEAN, DEVICE, NONE, RANDOM_STATE, Interval, _ArrayLike, validate_params
+from aecm._runtime import resolve_device, torch_runtime
+from aecm.data.batches import BatchSource, make_source
+from aecm.estimators._base import (
+    check_n_clusters,
+    cpu_generator,
+    output_dtype,
+    restart_seeds,
+    sparse_checks_not_applicable,
+    validate_input,
+)
+from aecm.methods.autoencoder import ReconstructionObjective
+from aecm.nn.autoencoder import Autoencoder
+from aecm.training import LoopConfig, Objective, TrainingResult, train
+
+__all__ = ["DeepClusterer"]
+
+#: Rows per batch when embedding or predicting.
+_EVAL_BATCH = 4096
+
+
+class _Pretrained:
+    """An :class:`Autoencoder`, or a fitted deep estimator (its ``autoencoder_`` is used)."""
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, Autoencoder) or hasattr(value, "autoencoder_")
+
+    def __str__(self) -> str:
+        return "None, an aecm.nn.Autoencoder or a fitted aecm deep estimator"
+
+
+class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Base class; see :class:`aecm.AECM` for the parameters common to all deep estimators."""
+
+    _common_constraints = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dims": [_ArrayLike()],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "n_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "pretrained": [NONE, _Pretrained()],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "device": [DEVICE],
+        "random_state": [RANDOM_STATE],
+        "verbose": [BOOLEAN, Interval(Integral, 0, None, closed="left")],
+    }
+
+    # ------------------------------------------------------------------ hooks
+    def _check_method_params(self, X) -> None:
+        """Checks that involve several parameters or the data (e.g. ``embedding_dim ≥ K``)."""
+
+    def _needs_pretraining(self) -> bool:
+        return True
+
+    def _fit_clusters(
+        self, autoencoder: Autoencoder, source: BatchSource, generator: torch.Generator, seed: int
+    ) -> tuple[Objective, dict[str, TrainingResult]]:
+        """Initialise and train the method on the embedding; return its objective and phases."""
+        raise NotImplementedError
+
+    def _assign(self, objective: Objective, z: Tensor) -> Tensor:
+        """Hard cluster assignments of embedded rows ``z``."""
+        raise NotImplementedError
+
+    def _centroids(self, objective: Objective) -> Tensor:
+        """The cluster centres in embedding space (K × p)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ fitting
+    def _loop_config(self, n_epochs: int, description: str, **kwargs) -> LoopConfig:
+        return LoopConfig(
+            n_epochs=n_epochs,
+            batch_size=self.batch_size,
+            verbose=bool(self.verbose),
+            description=description,
+            **kwargs,
+        )
+
+    def _validate_hidden_dims(self) -> tuple[int, ...]:
+        dims = tuple(self.hidden_dims)
+        if not all(isinstance(h, Integral) and not isinstance(h, bool) and h > 0 for h in dims):
+            raise ValueError(f"hidden_dims must be positive integers; got {self.hidden_dims!r}.")
+        return tuple(int(h) for h in dims)
+
+    def fit(self, X, y=None):
+        """Fit to ``X`` (array-like or sparse CSR of shape (n_samples, n_features))."""
+        X = validate_input(self, X, reset=True)
+        validate_params(self, self._parameter_constraints)
+        check_n_clusters(self.n_clusters, X.shape[0])
+        hidden_dims = self._validate_hidden_dims()
+        self._check_method_params(X)
+        pretrained = self._pretrained_autoencoder(X.shape[1])
+        device = resolve_device(self.device)
+        best = None
+        with torch_runtime():
+            source = make_source(X, device)
+            for seed in restart_seeds(self.random_state, self.n_init):
+                generator = cpu_generator(seed)
+                autoencoder, pretrain = self._autoencoder(
+                    X.shape[1], hidden_dims, pretrained, source, generator
+                )
+                objective, phases = self._fit_clusters(autoencoder, source, generator, seed)
+                loss = self._evaluate(objective, source)
+                if best is None or loss < best[2]:
+                    best = (autoencoder, objective, loss, {"pretrain": pretrain, **phases})
+            autoencoder, objective, loss, phases = best
+            self.autoencoder_, self._objective, self.device_ = autoencoder, objective, device
+            self.labels_ = self._predict_source(source)
+        self.cluster_centers_ = self._centroids(objective).detach().cpu().numpy().astype(np.float64)
+        self.loss_ = loss
+        self.history_ = {
+            name: result.history for name, result in phases.items() if result is not None
+        }
+        last = [result for result in phases.values() if result is not None]
+        self.n_iter_ = last[-1].n_iter if last else 0
+        return self
+
+    def _pretrained_autoencoder(self, n_features: int) -> Autoencoder | None:
+        if self.pretrained is None:
+            return None
+        ae = self.pretrained if isinstance(self.pretrained, Autoencoder) else None
+        if ae is None:
+            ae = self.pretrained.autoencoder_
+        if ae.in_features != n_features:
+            raise ValueError(
+                f"The pretrained autoencoder takes {ae.in_features} features but X has "
+                f"{n_features}."
+            )
+        if ae.embedding_dim != self.embedding_dim:
+            raise ValueError(
+                f"The pretrained autoencoder embeds in {ae.embedding_dim} dimensions but "
+                f"embedding_dim={self.embedding_dim}."
+            )
+        return ae
+
+    def _autoencoder(self, n_features, hidden_dims, pretrained, source, generator):
+        """A copy of the pretrained autoencoder, or a new one pretrained on ``source``."""
+        if pretrained is not None:
+            return copy.deepcopy(pretrained).to(source.device), None
+        autoencoder = Autoencoder(n_features, self.embedding_dim, hidden_dims)
+        autoencoder.reset_parameters(generator)
+        autoencoder.to(source.device)
+        if not self._needs_pretraining() or self.pretrain_epochs == 0:
+            return autoencoder, None
+        objective = ReconstructionObjective(autoencoder)
+        optimizer = torch.optim.Adam(objective.parameters(), lr=self.learning_rate)
+        config = self._loop_config(self.pretrain_epochs, "pretraining", averaging=False)
+        return autoencoder, train(objective, optimizer, source, config, generator)
+
+    @torch.no_grad()
+    def _embed(self, autoencoder: Autoencoder, source: BatchSource) -> Tensor:
+        return torch.cat([autoencoder.encode(b) for b in source.ordered_batches(_EVAL_BATCH)])
+
+    @torch.no_grad()
+    def _evaluate(self, objective: Objective, source: BatchSource) -> float:
+        """The objective's total loss over all rows, in training-sized batches, in order."""
+        total = 0.0
+        for start, batch in enumerate(source.ordered_batches(self.batch_size)):
+            index = torch.arange(batch.shape[0], device=batch.device) + start * self.batch_size
+            total += float(sum(objective.loss(batch, index)[n] for n in objective.term_names))
+        return total
+
+    # ------------------------------------------------------------------ inference
+    def _source(self, X) -> tuple[Any, BatchSource]:
+        check_is_fitted(self)
+        X = validate_input(self, X, reset=False)
+        return X, make_source(X, self.device_)
+
+    @torch.no_grad()
+    def _predict_source(self, source: BatchSource) -> np.ndarray:
+        parts = [
+            self._assign(self._objective, self.autoencoder_.encode(b)).cpu()
+            for b in source.ordered_batches(_EVAL_BATCH)
+        ]
+        return torch.cat(parts).numpy()
+
+    def predict(self, X):
+        """The cluster of each row."""
+        _, source = self._source(X)
+        with torch_runtime():
+            return self._predict_source(source)
+
+    def transform(self, X):
+        """The embedding ``z`` of each row (n_samples × embedding_dim)."""
+        X, source = self._source(X)
+        with torch_runtime():
+            z = self._embed(self.autoencoder_, source)
+        return z.cpu().numpy().astype(output_dtype(X))
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)
+
+    def score(self, X, y=None) -> float:
+        """Minus the method's mean loss per sample on ``X`` (higher is better)."""
+        X, source = self._source(X)
+        with torch_runtime():
+            return -self._evaluate(self._objective, source) / X.shape[0]
+
+    def _expected_failed_checks(self) -> dict[str, str]:
+        """Checks of ``check_estimator`` that cannot apply, with the reason."""
+        checks = {
+            "check_methods_subset_invariance": (
+                "the network computes in float32 and BLAS blocks matrix products differently "
+                "for different batch sizes, so a subset's embedding differs from the full "
+                "data's by ~1e-6, above the check's 1e-7 tolerance; tests/test_deep.py checks "
+                "agreement to 1e-5"
+            )
+        }
+        if hasattr(self, "predict_proba"):
+            checks.update(sparse_checks_not_applicable(type(self).__name__))
+        return checks
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.non_deterministic = False
+        return tags
+
+
+class SoftAssignmentMixin:
+    """``predict_proba`` for methods with soft assignments (``_soft_assign``)."""
+
+    def predict_proba(self, X):
+        """Soft assignments of each row to the clusters; rows sum to one."""
+        X, source = self._source(X)
+        with torch_runtime(), torch.no_grad():
+            parts = [
+                self._soft_assign(self._objective, self.autoencoder_.encode(b)).cpu()
+                for b in source.ordered_batches(_EVAL_BATCH)
+            ]
+        return torch.cat(parts).numpy().astype(output_dtype(X))

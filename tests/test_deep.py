@@ -1,0 +1,133 @@
+"""The deep estimators (AE-CM, AE+KM) on small networks: contract, behaviour, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+from sklearn.utils.estimator_checks import check_estimator
+
+from aecm import AECM, AEKMeans
+from aecm.nn import Autoencoder
+
+SMALL = {
+    "hidden_dims": (32, 32),
+    "embedding_dim": 4,
+    "pretrain_epochs": 15,
+    "batch_size": 32,
+    "learning_rate": 3e-3,
+    "device": "cpu",
+}
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=400, n_features=8, centers=3, cluster_std=0.5, random_state=0)
+    X = (X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def aekm(blobs):
+    return AEKMeans(3, random_state=0, **SMALL).fit(blobs[0])
+
+
+def test_aekmeans_clusters_the_embedding(blobs, aekm):
+    X, y = blobs
+    assert adjusted_rand_score(y, aekm.labels_) > 0.95
+    assert aekm.cluster_centers_.shape == (3, 4)
+    assert aekm.transform(X).shape == (400, 4)
+    np.testing.assert_array_equal(aekm.predict(X), aekm.labels_)
+    assert len(aekm.history_["pretrain"]["reconstruction"]) == 15
+    assert not hasattr(aekm, "predict_proba")
+    # a subset's embedding agrees with the full data's to float32 precision
+    np.testing.assert_allclose(aekm.transform(X[:7]), aekm.transform(X)[:7], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"schedule": "pre", "loss": "paper"},
+        {"schedule": "pre", "loss": "normalized", "alpha": 1.1, "beta": 100.0, "lbd": 0.1},
+    ],
+)
+def test_aecm_clusters_blobs(blobs, aekm, params):
+    X, y = blobs
+    base = {**SMALL, "cm_epochs": 10, "n_epochs": 10, "random_state": 0}
+    model = AECM(3, **{**base, **params}).fit(X)
+    assert adjusted_rand_score(y, model.labels_) > 0.9, params
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(axis=1), model.labels_)
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    assert model.cluster_centers_.shape == (3, 4)
+    assert model.cm_.n_clusters == 3
+    assert set(model.history_) == {"pretrain", "cm", "joint"}
+    assert len(model.history_["joint"]["prior"]) == model.n_iter_ + 1  # + averaging epoch
+    assert np.isfinite(model.score(X))
+
+
+def test_aecm_rand_schedule_trains_from_scratch(blobs):
+    # "rand" (no pretraining, random CM) is the paper's weaker variant: on these blobs it merged
+    # clusters (ARI 0.57 with alpha=10, one cluster with alpha<=3), so only training is checked.
+    X, _ = blobs
+    model = AECM(3, schedule="rand", n_epochs=30, alpha=10.0, random_state=0, **SMALL).fit(X)
+    assert set(model.history_) == {"joint"}
+    losses = model.history_["joint"]["loss"]
+    assert losses[-1] < 0.5 * losses[0]
+    assert len(np.unique(model.labels_)) >= 2
+
+
+def test_pretrained_autoencoder_is_reused_and_left_untouched(blobs, aekm):
+    X, _ = blobs
+    before = [p.detach().clone() for p in aekm.autoencoder_.parameters()]
+    model = AECM(3, pretrained=aekm, cm_epochs=5, n_epochs=5, random_state=0, **SMALL).fit(X)
+    assert "pretrain" not in model.history_
+    for old, new in zip(before, aekm.autoencoder_.parameters(), strict=True):
+        assert (old == new).all()
+    # the embedding starts from the pretrained network: identical after the k-means phase
+    frozen = AECM(3, pretrained=aekm, cm_epochs=0, n_epochs=0, random_state=0, **SMALL).fit(X)
+    np.testing.assert_array_equal(frozen.transform(X), aekm.transform(X))
+
+
+def test_same_seed_same_labels(blobs):
+    X, _ = blobs
+    params = {**SMALL, "cm_epochs": 3, "n_epochs": 3, "random_state": 4}
+    a, b = AECM(3, **params).fit(X), AECM(3, **params).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"embedding_dim": 2}, "embedding_dim=2 must be >= n_clusters=3"),
+        ({"hidden_dims": (32, 0)}, "hidden_dims must be positive integers"),
+        ({"schedule": "warm"}, "'schedule' parameter"),
+        ({"loss": "l1"}, "'loss' parameter"),
+        ({"alpha": [1.0, 2.0]}, "alpha must be a positive number or a vector of 3"),
+        ({"pretrained": Autoencoder(5, 4, (8,))}, "takes 5 features but X has 8"),
+        ({"pretrained": Autoencoder(8, 6, (8,))}, "embeds in 6 dimensions but embedding_dim=4"),
+        ({"pretrained": "yes"}, "'pretrained' parameter"),
+        (
+            {"n_clusters": 500, "embedding_dim": 500},
+            "n_clusters=500 must be <= the number of samples",
+        ),
+    ],
+)
+def test_bad_params(blobs, params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        AECM(**{"n_clusters": 3, **SMALL, "n_epochs": 1, **params}).fit(blobs[0])
+
+
+@pytest.mark.parametrize("estimator", [AEKMeans, AECM])
+def test_check_estimator(estimator):
+    params = {**SMALL, "pretrain_epochs": 2, "embedding_dim": 8, "hidden_dims": (8,)}
+    if estimator is AECM:
+        params.update(cm_epochs=2, n_epochs=2)
+    model = estimator(**params)
+    expected = getattr(model, "_expected_failed_checks", dict)()
+    results = check_estimator(model, expected_failed_checks=expected, on_fail=None)
+    failed = [r for r in results if r["status"] == "failed"]
+    assert not failed, [(r["check_name"], repr(r["exception"])) for r in failed]
