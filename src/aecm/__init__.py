@@ -2,7 +2,18 @@
 
 from aecm import metrics
 from aecm._version import __version__
-from aecm.estimators import AECM, AEKMeans, ClusteringModule
+from aecm.estimators import AECM, DCN, DEC, DKM, IDEC, AEKMeans, ClusteringModule
 from aecm.gmm import IsotropicGMM
 
-__all__ = ["AECM", "AEKMeans", "ClusteringModule", "IsotropicGMM", "__version__", "metrics"]
+__all__ = [
+    "AECM",
+    "DCN",
+    "DEC",
+    "DKM",
+    "IDEC",
+    "AEKMeans",
+    "ClusteringModule",
+    "IsotropicGMM",
+    "__version__",
+    "metrics",
+]

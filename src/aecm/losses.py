@@ -25,6 +25,7 @@ __all__ = [
     "cm_loss_closed_form",
     "dirichlet_prior",
     "gmm_objective",
+    "squared_distances",
 ]
 
 #: Names of the CM loss terms, in the order used by histories and term vectors.
@@ -277,3 +278,17 @@ def aecm_loss(
     }
     terms["total"] = sum(terms.values())
     return terms
+
+
+def squared_distances(z: Tensor, centroids: Tensor) -> Tensor:
+    """``‖z_i − μ_k‖²`` (n × K), differentiable everywhere.
+
+    ``torch.cdist(z, μ) ** 2`` has a NaN gradient where a point sits exactly on a centroid
+    (the derivative of the square root at 0); the expanded form has none.
+    """
+    sq = (
+        (z * z).sum(dim=1, keepdim=True)
+        - 2.0 * z @ centroids.T
+        + (centroids * centroids).sum(dim=1)
+    )
+    return sq.clamp_min(0.0)

@@ -6,7 +6,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 
 from aecm import paper
 from aecm._params import ARRAY_LIKE, BOOLEAN, Interval, Options
@@ -42,7 +41,9 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         Epochs of joint training.
     batch_size : int, default=256
     learning_rate : float, default=1e-3
-        Adam (pretraining, CM phase) and AdamW (joint phase, ``eps=1e-3``) step size.
+        Step size of Adam in the CM phase and of AdamW (``eps=1e-3``) in the joint phase.
+    pretrain_learning_rate : float, default=1e-3
+        Step size of Adam when pretraining the autoencoder (shared by all deep estimators).
     alpha : float or array-like of shape (n_clusters,), default=1.0
         Dirichlet concentration of the CM's prior (see :class:`aecm.ClusteringModule`).
     beta : float, default=1.0
@@ -102,6 +103,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         n_epochs=1000,
         batch_size=256,
         learning_rate=1e-3,
+        pretrain_learning_rate=1e-3,
         alpha=1.0,
         beta=1.0,
         lbd=1.0,
@@ -123,6 +125,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.pretrain_learning_rate = pretrain_learning_rate
         self.alpha = alpha
         self.beta = beta
         self.lbd = lbd
@@ -168,9 +171,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
         phases = {}
         if self.schedule == "pre":
-            z = self._embed(autoencoder, source).cpu().numpy()
-            kmeans = KMeans(self.n_clusters, n_init=20, random_state=seed).fit(z)
-            layer.init_from_centroids(torch.as_tensor(kmeans.cluster_centers_))
+            layer.init_from_centroids(self._kmeans_centroids(autoencoder, source, seed).cpu())
         else:
             layer.reset_parameters(generator)
         layer.to(source.device)
@@ -183,10 +184,9 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         objective = AECMObjective(autoencoder, layer, alpha, joint=True, **options)
         if self.n_epochs > 0:
             optimizer = torch.optim.AdamW(objective.parameters(), lr=self.learning_rate, eps=1e-3)
-            config = self._loop_config(
-                self.n_epochs, "AE-CM joint", averaging=self.averaging, tol=self.tol
+            phases["joint"] = self._train_clustering(
+                objective, optimizer, source, generator, averaging=self.averaging
             )
-            phases["joint"] = train(objective, optimizer, source, config, generator)
         return objective, phases
 
     def _soft_assign(self, objective, z):

@@ -38,6 +38,7 @@ class AEKMeans(DeepClusterer):
         n_epochs=0,
         batch_size=256,
         learning_rate=1e-3,
+        pretrain_learning_rate=1e-3,
         kmeans_n_init=10,
         pretrained=None,
         n_init=1,
@@ -53,6 +54,7 @@ class AEKMeans(DeepClusterer):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.pretrain_learning_rate = pretrain_learning_rate
         self.kmeans_n_init = kmeans_n_init
         self.pretrained = pretrained
         self.n_init = n_init

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
@@ -61,6 +62,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         "n_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "pretrained": [NONE, _Pretrained()],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -167,9 +169,25 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if not self._needs_pretraining() or self.pretrain_epochs == 0:
             return autoencoder, None
         objective = ReconstructionObjective(autoencoder)
-        optimizer = torch.optim.Adam(objective.parameters(), lr=self.learning_rate)
+        optimizer = torch.optim.Adam(objective.parameters(), lr=self.pretrain_learning_rate)
         config = self._loop_config(self.pretrain_epochs, "pretraining", averaging=False)
         return autoencoder, train(objective, optimizer, source, config, generator)
+
+    def _kmeans_centroids(self, autoencoder: Autoencoder, source: BatchSource, seed: int) -> Tensor:
+        """k-means (20 restarts, as DEC/IDEC/AE-CM do) on the embedding: the centres, K × p."""
+        z = self._embed(autoencoder, source).cpu().numpy()
+        kmeans = KMeans(self.n_clusters, n_init=20, random_state=seed).fit(z)
+        return torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32, device=source.device)
+
+    def _train_clustering(
+        self, objective, optimizer, source, generator, **config
+    ) -> TrainingResult:
+        """The method's clustering phase: ``n_epochs`` of the loop with ``tol``."""
+        name = type(self).__name__
+        loop = self._loop_config(
+            self.n_epochs, name, **{"averaging": False, "tol": self.tol, **config}
+        )
+        return train(objective, optimizer, source, loop, generator)
 
     @torch.no_grad()
     def _embed(self, autoencoder: Autoencoder, source: BatchSource) -> Tensor:

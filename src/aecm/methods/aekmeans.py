@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
+from aecm.losses import squared_distances
 from aecm.nn.autoencoder import Autoencoder
 from aecm.training import AutogradObjective
 
@@ -24,7 +24,7 @@ class KMeansObjective(AutogradObjective):
 
     def distances(self, z: Tensor) -> Tensor:
         """Squared distances of embedded rows to the centres (n × K)."""
-        return torch.cdist(z, self.centroids) ** 2
+        return squared_distances(z, self.centroids)
 
     def loss(self, batch: Tensor, index: Tensor) -> dict[str, Tensor]:
         return {"inertia": self.distances(self.autoencoder.encode(batch)).min(dim=1).values.sum()}

@@ -1,0 +1,176 @@
+"""``DCN`` and ``DKM``: k-means-style objectives trained with the autoencoder."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import torch
+
+from aecm._params import NONE, Interval
+from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
+from aecm.losses import squared_distances
+from aecm.methods.dcn import DCNObjective
+from aecm.methods.dkm import DKMObjective
+
+__all__ = ["DCN", "DKM"]
+
+
+class DCN(DeepClusterer):
+    """DCN (Yang et al., 2017): ``‖x − x̂‖² + (λ/2) ‖z − μ_{s(z)}‖²`` with hard assignments.
+
+    Centroids start from k-means (20 restarts) on the pretrained embedding and are updated
+    per point with step ``1/count`` (counts start at ``initial_count``, 100 in the authors'
+    code); the autoencoder is trained with Adam. Parameters: those shared by the deep
+    estimators (see :class:`aecm.AECM`) plus ``lbd`` (λ, default 1) and ``initial_count``.
+    """
+
+    _parameter_constraints = {
+        **DeepClusterer._common_constraints,
+        "lbd": [Interval(Real, 0, None, closed="left")],
+        "initial_count": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        embedding_dim=10,
+        hidden_dims=(500, 500, 2000),
+        pretrain_epochs=100,
+        n_epochs=100,
+        batch_size=256,
+        learning_rate=1e-4,
+        pretrain_learning_rate=1e-3,
+        lbd=1.0,
+        initial_count=100.0,
+        pretrained=None,
+        n_init=1,
+        tol=0.0,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.n_clusters = n_clusters
+        self.embedding_dim = embedding_dim
+        self.hidden_dims = hidden_dims
+        self.pretrain_epochs = pretrain_epochs
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.lbd = lbd
+        self.initial_count = initial_count
+        self.pretrained = pretrained
+        self.n_init = n_init
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit_clusters(self, autoencoder, source, generator, seed):
+        centroids = self._kmeans_centroids(autoencoder, source, seed)
+        objective = DCNObjective(
+            autoencoder, centroids, lbd=self.lbd, initial_count=self.initial_count
+        )
+        if self.n_epochs == 0:
+            return objective, {}
+        optimizer = torch.optim.Adam(objective.parameters(), lr=self.learning_rate)
+        return objective, {
+            "clustering": self._train_clustering(objective, optimizer, source, generator)
+        }
+
+    def _assign(self, objective, z):
+        return objective.distances(z).argmin(dim=1)
+
+    def _centroids(self, objective):
+        return objective.centroids
+
+
+class DKM(SoftAssignmentMixin, DeepClusterer):
+    """DKM (Fard et al., 2020): ``‖x − x̂‖² + λ Σ_k G_k(z, α) ‖z − r_k‖²`` with annealed ``α``.
+
+    ``G`` is the soft-min over squared distances (computed stably); ``α`` starts at ``alpha``
+    and is multiplied by ``alpha_growth`` after every epoch, so the assignments harden. The
+    default ``alpha=None`` starts at ``10 / w`` with ``w`` the mean squared distance of the
+    embedded points to their k-means centre, so that the start does not depend on the
+    embedding's scale (with a fixed α = 0.1, far below ``1 / w`` on Pendigits' embedding, the
+    weights were uniform and the clusters collapsed: NMI 0.17 against 0.75 for α = 10). The
+    centroids ``r`` start from k-means on the pretrained embedding and are trained by Adam with
+    the network. ``predict_proba`` returns ``G`` at the final ``α``.
+    """
+
+    _parameter_constraints = {
+        **DeepClusterer._common_constraints,
+        "lbd": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither"), NONE],
+        "alpha_growth": [Interval(Real, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        embedding_dim=10,
+        hidden_dims=(500, 500, 2000),
+        pretrain_epochs=100,
+        n_epochs=100,
+        batch_size=256,
+        learning_rate=1e-3,
+        pretrain_learning_rate=1e-3,
+        lbd=1.0,
+        alpha=None,
+        alpha_growth=1.1,
+        pretrained=None,
+        n_init=1,
+        tol=0.0,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.n_clusters = n_clusters
+        self.embedding_dim = embedding_dim
+        self.hidden_dims = hidden_dims
+        self.pretrain_epochs = pretrain_epochs
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.lbd = lbd
+        self.alpha = alpha
+        self.alpha_growth = alpha_growth
+        self.pretrained = pretrained
+        self.n_init = n_init
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit_clusters(self, autoencoder, source, generator, seed):
+        centroids = self._kmeans_centroids(autoencoder, source, seed)
+        alpha = self.alpha
+        if alpha is None:
+            z = self._embed(autoencoder, source)
+            within = squared_distances(z, centroids).min(dim=1).values.mean().item()
+            alpha = 10.0 / max(within, 1e-12)
+        objective = DKMObjective(
+            autoencoder,
+            centroids,
+            lbd=self.lbd,
+            alpha=alpha,
+            alpha_growth=self.alpha_growth,
+        )
+        if self.n_epochs == 0:
+            return objective, {}
+        optimizer = torch.optim.Adam(objective.parameters(), lr=self.learning_rate)
+        return objective, {
+            "clustering": self._train_clustering(objective, optimizer, source, generator)
+        }
+
+    def _soft_assign(self, objective, z):
+        return objective.soft_assign(z)
+
+    def _assign(self, objective, z):
+        return objective.soft_assign(z).argmax(dim=1)
+
+    def _centroids(self, objective):
+        return objective.centroids

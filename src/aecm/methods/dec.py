@@ -1,0 +1,91 @@
+"""DEC (Xie et al., 2016) and IDEC (Guo et al., 2017): KL divergence to a sharpened target."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from aecm.data.batches import BatchSource
+from aecm.losses import squared_distances
+from aecm.nn.autoencoder import Autoencoder
+from aecm.training import AutogradObjective
+
+__all__ = ["DECObjective", "student_t", "target_distribution"]
+
+#: Rows per batch when refreshing the target distribution over the whole data set.
+_TARGET_BATCH = 4096
+
+
+def student_t(z: Tensor, centroids: Tensor) -> Tensor:
+    """DEC's soft assignment ``q_ij ∝ (1 + ‖z_i − μ_j‖²)^{-1}`` (Student's t, one degree)."""
+    q = 1.0 / (1.0 + squared_distances(z, centroids))
+    return q / q.sum(dim=1, keepdim=True)
+
+
+def target_distribution(q: Tensor) -> Tensor:
+    """DEC's target ``p_ij ∝ q_ij² / f_j`` with ``f_j = Σ_i q_ij`` (over all rows of ``q``)."""
+    weight = q**2 / q.sum(dim=0)
+    return weight / weight.sum(dim=1, keepdim=True)
+
+
+class DECObjective(AutogradObjective):
+    """``KL(P ‖ Q)`` per sample (batch mean), plus ``reconstruction_weight`` × MSE for IDEC.
+
+    The target ``P`` is computed over the whole data set, at the start and then every
+    ``update_interval`` iterations (batches), never per batch. DEC drops the decoder
+    (``reconstruction_weight=None``); IDEC keeps it and weights the clustering term by ``gamma``:
+    ``γ KL + MSE``.
+    """
+
+    def __init__(
+        self,
+        autoencoder: Autoencoder,
+        centroids: Tensor,
+        source: BatchSource,
+        *,
+        update_interval: int,
+        gamma: float = 1.0,
+        keep_decoder: bool = False,
+    ) -> None:
+        self.autoencoder, self.source = autoencoder, source
+        self.centroids = nn.Parameter(centroids.clone())
+        self.update_interval, self.gamma, self.keep_decoder = update_interval, gamma, keep_decoder
+        self.term_names = ("kl", "reconstruction") if keep_decoder else ("kl",)
+        self.iteration = 0
+        self.refresh_target()
+
+    @torch.no_grad()
+    def refresh_target(self) -> None:
+        q = torch.cat(
+            [
+                self.soft_assign(self.autoencoder.encode(b))
+                for b in self.source.ordered_batches(_TARGET_BATCH)
+            ]
+        )
+        self.target = target_distribution(q)
+
+    def soft_assign(self, z: Tensor) -> Tensor:
+        return student_t(z, self.centroids)
+
+    def parameters(self) -> list[Tensor]:
+        network = self.autoencoder if self.keep_decoder else self.autoencoder.encoder
+        return [self.centroids, *network.parameters()]
+
+    def loss(self, batch: Tensor, index: Tensor) -> dict[str, Tensor]:
+        z = self.autoencoder.encode(batch)
+        q = self.soft_assign(z)
+        p = self.target[index]
+        kl = (p * (torch.log(p + 1e-12) - torch.log(q + 1e-12))).sum(dim=1).mean()
+        terms = {"kl": self.gamma * kl}
+        if self.keep_decoder:
+            terms["reconstruction"] = ((self.autoencoder.decode(z) - batch) ** 2).mean()
+        return terms
+
+    def gradients(self, batch: Tensor, index: Tensor) -> Tensor:
+        if self.iteration > 0 and self.iteration % self.update_interval == 0:
+            self.refresh_target()
+        self.iteration += 1
+        return super().gradients(batch, index)
+
+    def assign(self, batch: Tensor) -> Tensor:
+        return self.soft_assign(self.autoencoder.encode(batch)).argmax(dim=1)
