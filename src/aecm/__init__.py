@@ -4,6 +4,7 @@ from aecm import metrics
 from aecm._version import __version__
 from aecm.estimators import AECM, DCN, DEC, DKM, IDEC, AEKMeans, ClusteringModule
 from aecm.gmm import IsotropicGMM
+from aecm.persistence import load
 
 __all__ = [
     "AECM",
@@ -15,5 +16,6 @@ __all__ = [
     "ClusteringModule",
     "IsotropicGMM",
     "__version__",
+    "load",
     "metrics",
 ]

@@ -78,6 +78,13 @@ class Objective:
         """
         raise NotImplementedError
 
+    def assign(self, batch: Tensor) -> Tensor:
+        """Hard cluster assignments of ``batch`` (int64), used for the label-change tolerance."""
+        raise NotImplementedError
+
+    def start_evaluation(self, source: BatchSource) -> None:
+        """Called before the loss is evaluated on ``source`` (e.g. DEC's target on it)."""
+
     def end_epoch(self, epoch: int) -> None:
         """Called after each epoch (e.g. to refresh a target distribution)."""
 

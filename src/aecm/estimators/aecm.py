@@ -161,13 +161,12 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     def _needs_pretraining(self) -> bool:
         return self.schedule == "pre"
 
+    def _alpha_tensor(self, device) -> torch.Tensor:
+        alpha = self.alpha if isinstance(self.alpha, Real) else np.sort(np.asarray(self.alpha))
+        return torch.as_tensor(alpha, dtype=torch.float32, device=device)
+
     def _fit_clusters(self, autoencoder, source, generator, seed):
-        alpha = (
-            np.sort(np.asarray(self.alpha, dtype=np.float32))
-            if not isinstance(self.alpha, Real)
-            else self.alpha
-        )
-        alpha = torch.as_tensor(alpha, dtype=torch.float32, device=source.device)
+        alpha = self._alpha_tensor(source.device)
         layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
         phases = {}
         if self.schedule == "pre":
@@ -197,6 +196,16 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
 
     def _centroids(self, objective):
         return objective.layer.centroids()
+
+    def _objective_state(self, objective):
+        return {f"cm.{k}": v for k, v in objective.layer.state_dict().items()}, {}
+
+    def _build_objective(self, autoencoder, tensors, meta):
+        device = next(autoencoder.parameters()).device
+        layer = ClusteringLayer(self.embedding_dim, self.n_clusters).to(device)
+        layer.load_state_dict({k.removeprefix("cm."): v for k, v in tensors.items()})
+        options = {"beta": self.beta, "lbd": self.lbd, "form": self.loss}
+        return AECMObjective(autoencoder, layer, self._alpha_tensor(device), **options)
 
     @property
     def cm_(self) -> ClusteringLayer:

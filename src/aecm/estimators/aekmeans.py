@@ -74,3 +74,6 @@ class AEKMeans(DeepClusterer):
 
     def _centroids(self, objective):
         return objective.centroids
+
+    def _build_objective(self, autoencoder, tensors, meta):
+        return KMeansObjective(autoencoder, tensors["centroids"])

@@ -34,6 +34,7 @@ from aecm.estimators._base import (
 from aecm.losses import CM_TERMS, PRIOR_EPS, _alpha_by_rank, cm_loss
 from aecm.methods.cm import CMObjective
 from aecm.nn.cm import ClusteringLayer
+from aecm.persistence import PersistenceMixin
 from aecm.training import FlatAdam, LoopConfig, train
 
 __all__ = ["ClusteringModule"]
@@ -42,7 +43,7 @@ __all__ = ["ClusteringModule"]
 _EVAL_BATCH = 4096
 
 
-class ClusteringModule(ClusterMixin, TransformerMixin, BaseEstimator):
+class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """The clustering module (CM): a Gaussian mixture trained as an autoencoder by SGD.
 
     The CM is a one-hidden-layer autoencoder ``γ = softmax(W x + b)``, ``x̂ = γ μ`` whose loss
@@ -345,6 +346,36 @@ class ClusteringModule(ClusterMixin, TransformerMixin, BaseEstimator):
             terms = _full_loss(self.module_, source, self._alpha_tensor, self.normalize_loss)
         return -terms["total"] / X.shape[0]
 
+    # ------------------------------------------------------------------ persistence
+    def _state(self):
+        tensors = {f"module.{k}": v for k, v in self.module_.state_dict().items()}
+        tensors.update(
+            cluster_centers_=torch.from_numpy(self.cluster_centers_),
+            labels_=torch.from_numpy(self.labels_.astype(np.int64)),
+            weights_=torch.from_numpy(self.weights_),
+        )
+        meta = {name: getattr(self, name) for name in _SAVED_ATTRIBUTES if hasattr(self, name)}
+        return tensors, meta
+
+    def _restore(self, tensors, meta, device) -> None:
+        n_features = int(meta["n_features_in_"])
+        layer = ClusteringLayer(n_features, self.n_clusters, bias=self.bias).to(device)
+        layer.load_state_dict(
+            {k.removeprefix("module."): v for k, v in tensors.items() if k.startswith("module.")}
+        )
+        self.module_, self.device_ = layer, device
+        alpha = self.alpha if isinstance(self.alpha, Real) else np.sort(np.asarray(self.alpha))
+        self._alpha_tensor = torch.as_tensor(alpha, dtype=torch.float32, device=device)
+        self.cluster_centers_ = tensors["cluster_centers_"].cpu().numpy()
+        self.labels_ = tensors["labels_"].cpu().numpy()
+        self.weights_ = tensors["weights_"].cpu().numpy()
+        for name, value in meta.items():
+            setattr(
+                self,
+                name,
+                np.asarray(value, dtype=object) if name == "feature_names_in_" else value,
+            )
+
     def _expected_failed_checks(self) -> dict[str, str]:
         """Checks of ``check_estimator`` that cannot apply, with the reason."""
         return sparse_checks_not_applicable(type(self).__name__)
@@ -354,6 +385,18 @@ class ClusteringModule(ClusterMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+#: Fitted attributes saved in the JSON part of a saved model.
+_SAVED_ATTRIBUTES = (
+    "loss_",
+    "loss_curve_",
+    "history_",
+    "n_iter_",
+    "converged_",
+    "n_features_in_",
+    "feature_names_in_",
+)
 
 
 def _training_threads(device: torch.device, batch_size: int, n_features: int) -> int | None:

@@ -85,6 +85,14 @@ class DCN(DeepClusterer):
     def _centroids(self, objective):
         return objective.centroids
 
+    def _objective_state(self, objective):
+        return {"centroids": objective.centroids, "counts": objective.counts}, {}
+
+    def _build_objective(self, autoencoder, tensors, meta):
+        objective = DCNObjective(autoencoder, tensors["centroids"], lbd=self.lbd, initial_count=1.0)
+        objective.counts = tensors["counts"]
+        return objective
+
 
 class DKM(SoftAssignmentMixin, DeepClusterer):
     """DKM (Fard et al., 2020): ``‖x − x̂‖² + λ Σ_k G_k(z, α) ‖z − r_k‖²`` with annealed ``α``.
@@ -174,3 +182,15 @@ class DKM(SoftAssignmentMixin, DeepClusterer):
 
     def _centroids(self, objective):
         return objective.centroids
+
+    def _objective_state(self, objective):
+        return {"centroids": objective.centroids}, {"alpha": objective.alpha}
+
+    def _build_objective(self, autoencoder, tensors, meta):
+        return DKMObjective(
+            autoencoder,
+            tensors["centroids"],
+            lbd=self.lbd,
+            alpha=meta["alpha"],
+            alpha_growth=self.alpha_growth,
+        )

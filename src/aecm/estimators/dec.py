@@ -97,6 +97,16 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
     def _centroids(self, objective):
         return objective.centroids
 
+    def _build_objective(self, autoencoder, tensors, meta):
+        return DECObjective(
+            autoencoder,
+            tensors["centroids"],
+            None,
+            update_interval=self.update_interval,
+            gamma=self.gamma,
+            keep_decoder=self._keep_decoder,
+        )
+
 
 class IDEC(DEC):
     """IDEC (Guo et al., 2017): DEC with the decoder kept, loss ``γ KL(P ‖ Q) + MSE``.

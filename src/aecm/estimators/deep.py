@@ -33,9 +33,13 @@ from aecm.estimators._base import (
 )
 from aecm.methods.autoencoder import ReconstructionObjective
 from aecm.nn.autoencoder import Autoencoder
+from aecm.persistence import PersistenceMixin
 from aecm.training import LoopConfig, Objective, TrainingResult, train
 
 __all__ = ["DeepClusterer"]
+
+#: Fitted attributes saved in the JSON part of a saved model.
+_SAVED_ATTRIBUTES = ("loss_", "history_", "n_iter_", "n_features_in_", "feature_names_in_")
 
 #: Rows per batch when embedding or predicting.
 _EVAL_BATCH = 4096
@@ -51,7 +55,7 @@ class _Pretrained:
         return "None, an aecm.nn.Autoencoder or a fitted aecm deep estimator"
 
 
-class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
+class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Base class; see :class:`aecm.AECM` for the parameters common to all deep estimators."""
 
     _common_constraints = {
@@ -90,6 +94,14 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _centroids(self, objective: Objective) -> Tensor:
         """The cluster centres in embedding space (K × p)."""
+        raise NotImplementedError
+
+    def _objective_state(self, objective: Objective) -> tuple[dict[str, Tensor], dict]:
+        """The tensors and values that :meth:`_build_objective` needs to predict again."""
+        return {"centroids": self._centroids(objective)}, {}
+
+    def _build_objective(self, autoencoder, tensors: dict[str, Tensor], meta: dict) -> Objective:
+        """The trained objective, rebuilt from a saved model."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ fitting
@@ -196,6 +208,7 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def _evaluate(self, objective: Objective, source: BatchSource) -> float:
         """The objective's total loss over all rows, in training-sized batches, in order."""
+        objective.start_evaluation(source)
         total = 0.0
         for start, batch in enumerate(source.ordered_batches(self.batch_size)):
             index = torch.arange(batch.shape[0], device=batch.device) + start * self.batch_size
@@ -237,6 +250,42 @@ class DeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         X, source = self._source(X)
         with torch_runtime():
             return -self._evaluate(self._objective, source) / X.shape[0]
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self):
+        tensors = {f"autoencoder.{k}": v for k, v in self.autoencoder_.state_dict().items()}
+        method_tensors, method_meta = self._objective_state(self._objective)
+        tensors.update({f"method.{k}": v for k, v in method_tensors.items()})
+        tensors["labels_"] = torch.from_numpy(self.labels_.astype(np.int64))
+        meta = {
+            "hidden_dims": list(self.autoencoder_.hidden_dims),
+            "method": method_meta,
+            **{name: getattr(self, name) for name in _SAVED_ATTRIBUTES if hasattr(self, name)},
+        }
+        return tensors, meta
+
+    def _restore(self, tensors, meta, device) -> None:
+        def part(prefix):
+            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        autoencoder = Autoencoder(
+            int(meta["n_features_in_"]), self.embedding_dim, meta["hidden_dims"]
+        )
+        autoencoder.to(device).load_state_dict(part("autoencoder."))
+        self.autoencoder_, self.device_ = autoencoder, device
+        self._objective = self._build_objective(autoencoder, part("method."), meta["method"])
+        self.labels_ = tensors["labels_"].cpu().numpy()
+        self.cluster_centers_ = (
+            self._centroids(self._objective).detach().cpu().numpy().astype(np.float64)
+        )
+        for name in _SAVED_ATTRIBUTES:
+            if name in meta:
+                value = meta[name]
+                setattr(
+                    self,
+                    name,
+                    np.asarray(value, dtype=object) if name == "feature_names_in_" else value,
+                )
 
     def _expected_failed_checks(self) -> dict[str, str]:
         """Checks of ``check_estimator`` that cannot apply, with the reason."""

@@ -41,7 +41,7 @@ class DECObjective(AutogradObjective):
         self,
         autoencoder: Autoencoder,
         centroids: Tensor,
-        source: BatchSource,
+        source: BatchSource | None,
         *,
         update_interval: int,
         gamma: float = 1.0,
@@ -52,17 +52,19 @@ class DECObjective(AutogradObjective):
         self.update_interval, self.gamma, self.keep_decoder = update_interval, gamma, keep_decoder
         self.term_names = ("kl", "reconstruction") if keep_decoder else ("kl",)
         self.iteration = 0
-        self.refresh_target()
+        if source is not None:
+            self.refresh_target()
 
     @torch.no_grad()
     def refresh_target(self) -> None:
-        q = torch.cat(
-            [
-                self.soft_assign(self.autoencoder.encode(b))
-                for b in self.source.ordered_batches(_TARGET_BATCH)
-            ]
-        )
+        """Recompute the target ``P`` over every row of the source."""
+        batches = self.source.ordered_batches(_TARGET_BATCH)
+        q = torch.cat([self.soft_assign(self.autoencoder.encode(b)) for b in batches])
         self.target = target_distribution(q)
+
+    def start_evaluation(self, source: BatchSource) -> None:
+        self.source = source
+        self.refresh_target()
 
     def soft_assign(self, z: Tensor) -> Tensor:
         return student_t(z, self.centroids)

@@ -1,0 +1,156 @@
+"""Saving and loading fitted estimators: safetensors for tensors, JSON for the rest. No pickle.
+
+A saved model is a folder holding ``model.json`` (format, versions, class, parameters, fitted
+scalars and histories, the tensors' names and shapes, and the tensors file's sha256) and
+``tensors.safetensors``. The folder is written under a temporary name and renamed into place, so
+a crash never leaves a half-written model where a complete one was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from aecm._version import __version__
+
+__all__ = ["FORMAT_VERSION", "PersistenceMixin", "load", "restore_attributes"]
+
+#: Version of the on-disk format; loading refuses other versions.
+FORMAT_VERSION = 1
+_FORMAT = "aecm-model"
+_CONFIG, _TENSORS = "model.json", "tensors.safetensors"
+
+
+def _jsonable(value: Any) -> Any:
+    """Parameters and fitted values as JSON (tuples and arrays become lists)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.device):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return None  # not representable (a RandomState, a pretrained network): not saved
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def restore_attributes(estimator: Any, meta: dict, names: tuple[str, ...]) -> None:
+    """Set the fitted attributes ``names`` found in ``meta`` (feature names back to an array)."""
+    for name in names:
+        if name in meta:
+            value = meta[name]
+            if name == "feature_names_in_":
+                value = np.asarray(value, dtype=object)
+            setattr(estimator, name, value)
+
+
+class PersistenceMixin:
+    """``save(path)`` for estimators that implement ``_state() -> (tensors, meta)``."""
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the fitted estimator to the folder ``path`` (replaced atomically if it exists)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        tensors, meta = self._state()
+        tensors = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            save_file(tensors, tmp / _TENSORS)
+            config = {
+                "format": _FORMAT,
+                "format_version": FORMAT_VERSION,
+                "aecm_version": __version__,
+                "torch_version": torch.__version__,
+                "class": type(self).__name__,
+                "params": _jsonable(self.get_params(deep=False)),
+                "fitted": _jsonable(meta),
+                "tensors": {name: list(t.shape) for name, t in tensors.items()},
+                "tensors_sha256": _sha256(tmp / _TENSORS),
+            }
+            with open(tmp / _CONFIG, "w") as handle:
+                json.dump(config, handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            old = None
+            if path.exists():
+                old = path.with_name(f".{path.name}.old-{os.getpid()}")
+                path.rename(old)
+            tmp.rename(path)
+            if old is not None:
+                shutil.rmtree(old)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        return path
+
+
+def _estimator_classes() -> dict[str, type]:
+    from aecm import estimators
+
+    return {name: getattr(estimators, name) for name in estimators.__all__}
+
+
+def load(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """Load an estimator saved with ``save``; its tensors go to ``device`` (default: the CPU).
+
+    Refuses, with a message naming the problem, a folder that is not an aecm model, an unknown
+    format version, a tensors file whose checksum or shapes do not match the JSON, and unknown
+    estimator classes.
+    """
+    from aecm._runtime import resolve_device
+
+    path = Path(path)
+    config_path, tensors_path = path / _CONFIG, path / _TENSORS
+    if not config_path.is_file() or not tensors_path.is_file():
+        raise ValueError(f"{path} is not an aecm model: it needs {_CONFIG} and {_TENSORS}.")
+    try:
+        with open(config_path) as handle:
+            config = json.load(handle)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{config_path} is not readable JSON: {exc}") from exc
+    if not isinstance(config, dict) or config.get("format") != _FORMAT:
+        raise ValueError(f"{config_path} is not an aecm model description.")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has model format version {config.get('format_version')!r}; this aecm "
+            f"({__version__}) reads version {FORMAT_VERSION} only."
+        )
+    if _sha256(tensors_path) != config.get("tensors_sha256"):
+        raise ValueError(f"{tensors_path} is corrupted or was changed: its sha256 does not match.")
+    classes = _estimator_classes()
+    if config.get("class") not in classes:
+        raise ValueError(f"{path} holds an unknown estimator class {config.get('class')!r}.")
+    tensors = load_file(tensors_path)
+    expected = config.get("tensors", {})
+    if {name: list(t.shape) for name, t in tensors.items()} != expected:
+        raise ValueError(f"The tensors in {tensors_path} do not match the shapes in {_CONFIG}.")
+    estimator = classes[config["class"]](**config["params"])
+    target = resolve_device(device)
+    estimator._restore(
+        {name: t.to(target) for name, t in tensors.items()}, config["fitted"], target
+    )
+    return estimator
