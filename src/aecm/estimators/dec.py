@@ -80,12 +80,14 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
             keep_decoder=self._keep_decoder,
         )
         if self.n_epochs == 0:
+            objective.forget_data()
             return objective, {}
         optimizer = torch.optim.SGD(objective.parameters(), lr=self.learning_rate, momentum=0.9)
         # DEC's tolerance is on the fraction of points that change cluster
         result = self._train_clustering(
             objective, optimizer, source, generator, tol=0.0, label_tol=self.tol
         )
+        objective.forget_data()
         return objective, {"clustering": result}
 
     def _soft_assign(self, objective, z):

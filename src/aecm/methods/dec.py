@@ -56,15 +56,18 @@ class DECObjective(AutogradObjective):
             self.refresh_target()
 
     @torch.no_grad()
-    def refresh_target(self) -> None:
-        """Recompute the target ``P`` over every row of the source."""
-        batches = self.source.ordered_batches(_TARGET_BATCH)
+    def refresh_target(self, source: BatchSource | None = None) -> None:
+        """Recompute the target ``P`` over every row of ``source`` (default: the training data)."""
+        batches = (source or self.source).ordered_batches(_TARGET_BATCH)
         q = torch.cat([self.soft_assign(self.autoencoder.encode(b)) for b in batches])
         self.target = target_distribution(q)
 
     def start_evaluation(self, source: BatchSource) -> None:
-        self.source = source
-        self.refresh_target()
+        self.refresh_target(source)
+
+    def forget_data(self) -> None:
+        """Drop the references to the training data and its target (after training)."""
+        self.source = self.target = None
 
     def soft_assign(self, z: Tensor) -> Tensor:
         return student_t(z, self.centroids)
