@@ -117,27 +117,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         random_state=None,
         verbose=False,
     ):
-        self.n_clusters = n_clusters
-        self.embedding_dim = embedding_dim
-        self.hidden_dims = hidden_dims
-        self.pretrain_epochs = pretrain_epochs
-        self.cm_epochs = cm_epochs
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.pretrain_learning_rate = pretrain_learning_rate
-        self.alpha = alpha
-        self.beta = beta
-        self.lbd = lbd
-        self.schedule = schedule
-        self.loss = loss
-        self.averaging = averaging
-        self.pretrained = pretrained
-        self.n_init = n_init
-        self.tol = tol
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_init_params(locals())
 
     @classmethod
     def from_paper(cls, dataset: str, **params) -> AECM:

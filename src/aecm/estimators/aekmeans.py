@@ -47,21 +47,7 @@ class AEKMeans(DeepClusterer):
         random_state=None,
         verbose=False,
     ):
-        self.n_clusters = n_clusters
-        self.embedding_dim = embedding_dim
-        self.hidden_dims = hidden_dims
-        self.pretrain_epochs = pretrain_epochs
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.pretrain_learning_rate = pretrain_learning_rate
-        self.kmeans_n_init = kmeans_n_init
-        self.pretrained = pretrained
-        self.n_init = n_init
-        self.tol = tol
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_init_params(locals())
 
     def _fit_clusters(self, autoencoder, source, generator, seed):
         z = self._embed(autoencoder, source).cpu().numpy()

@@ -50,22 +50,7 @@ class DCN(DeepClusterer):
         random_state=None,
         verbose=False,
     ):
-        self.n_clusters = n_clusters
-        self.embedding_dim = embedding_dim
-        self.hidden_dims = hidden_dims
-        self.pretrain_epochs = pretrain_epochs
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.pretrain_learning_rate = pretrain_learning_rate
-        self.lbd = lbd
-        self.initial_count = initial_count
-        self.pretrained = pretrained
-        self.n_init = n_init
-        self.tol = tol
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_init_params(locals())
 
     def _fit_clusters(self, autoencoder, source, generator, seed):
         centroids = self._kmeans_centroids(autoencoder, source, seed)
@@ -135,23 +120,7 @@ class DKM(SoftAssignmentMixin, DeepClusterer):
         random_state=None,
         verbose=False,
     ):
-        self.n_clusters = n_clusters
-        self.embedding_dim = embedding_dim
-        self.hidden_dims = hidden_dims
-        self.pretrain_epochs = pretrain_epochs
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.pretrain_learning_rate = pretrain_learning_rate
-        self.lbd = lbd
-        self.alpha = alpha
-        self.alpha_growth = alpha_growth
-        self.pretrained = pretrained
-        self.n_init = n_init
-        self.tol = tol
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_init_params(locals())
 
     def _fit_clusters(self, autoencoder, source, generator, seed):
         centroids = self._kmeans_centroids(autoencoder, source, seed)

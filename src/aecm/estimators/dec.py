@@ -53,22 +53,7 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
         random_state=None,
         verbose=False,
     ):
-        self.n_clusters = n_clusters
-        self.embedding_dim = embedding_dim
-        self.hidden_dims = hidden_dims
-        self.pretrain_epochs = pretrain_epochs
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.pretrain_learning_rate = pretrain_learning_rate
-        self.update_interval = update_interval
-        self.gamma = gamma
-        self.pretrained = pretrained
-        self.n_init = n_init
-        self.tol = tol
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        self._store_init_params(locals())
 
     def _fit_clusters(self, autoencoder, source, generator, seed):
         objective = DECObjective(
@@ -139,21 +124,4 @@ class IDEC(DEC):
         random_state=None,
         verbose=False,
     ):
-        super().__init__(
-            n_clusters,
-            embedding_dim=embedding_dim,
-            hidden_dims=hidden_dims,
-            pretrain_epochs=pretrain_epochs,
-            n_epochs=n_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            pretrain_learning_rate=pretrain_learning_rate,
-            update_interval=update_interval,
-            gamma=gamma,
-            pretrained=pretrained,
-            n_init=n_init,
-            tol=tol,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-        )
+        self._store_init_params(locals())

@@ -75,6 +75,11 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         "verbose": [BOOLEAN, Interval(Integral, 0, None, closed="left")],
     }
 
+    def _store_init_params(self, values: dict[str, Any]) -> None:
+        """Store ``__init__``'s arguments unmodified, by name (scikit-learn's convention)."""
+        for name in self._get_param_names():
+            setattr(self, name, values[name])
+
     # ------------------------------------------------------------------ hooks
     def _check_method_params(self, X) -> None:
         """Checks that involve several parameters or the data (e.g. ``embedding_dim ≥ K``)."""
