@@ -12,8 +12,9 @@ plus the CM's seconds per epoch and number of epochs. Usage::
     python benchmarks/cm_vs_gmm.py --datasets pendigits usps --seeds 5 --init-study
     python benchmarks/cm_vs_gmm.py --datasets mnist --seeds 3
 
-Reads ``$AECM_DATA/<name>.npz`` (default ``../shared/datasets``). Timings are wall-clock seconds
-on whatever else the machine is doing: compare rows of one run only.
+Reads the data with ``aecm.datasets`` from ``$AECM_DATA``, else ``../shared/datasets``.
+Timings are wall-clock seconds on whatever else the machine is doing: compare rows of one run
+only.
 """
 
 from __future__ import annotations
@@ -35,20 +36,9 @@ import aecm
 from aecm import ClusteringModule, IsotropicGMM
 from aecm.metrics import evaluate
 
+DATA = Path(os.environ.get("AECM_DATA", Path(__file__).resolve().parents[2] / "shared/datasets"))
+
 N_CLUSTERS = {"pendigits": 10, "usps": 10, "mnist": 10, "fashion_mnist": 10, "20newsgroups": 20}
-
-
-def load(name: str):
-    folder = Path(
-        os.environ.get("AECM_DATA", Path(__file__).resolve().parents[2] / "shared/datasets")
-    )
-    path = folder / f"{name}.npz"
-    with np.load(path, allow_pickle=False) as data:
-        y = data["y"]
-        if "indptr" in data:
-            return sp.load_npz(path), y
-        X = data["X"]
-    return (X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X), y
 
 
 def methods(name: str, k: int, init_study: bool):
@@ -89,7 +79,7 @@ def pm(values, scale=1.0, digits=1):
 
 
 def run(name: str, seeds: int, skip: set[str], init_study: bool) -> str:
-    X, y = load(name)
+    X, y = aecm.datasets.load(name, DATA)
     k = N_CLUSTERS[name]
     lines = [
         f"### {name} (n={X.shape[0]}, d={X.shape[1]}, K={k}, {seeds} seeds)",

@@ -7,8 +7,9 @@ epoch of pretraining and of each method's clustering phase, and seconds per fit.
 
     python benchmarks/deep.py --dataset usps --seeds 2 --pretrain-epochs 20 --epochs 20
 
-Reads ``$AECM_DATA/<name>.npz`` (default ``../shared/datasets``). Timings are wall-clock on
-whatever else the machine does: compare rows of one run only.
+Reads the data with ``aecm.datasets`` from ``$AECM_DATA``, else ``../shared/datasets``.
+Timings are wall-clock seconds on whatever else the machine is doing: compare rows of one run
+only.
 """
 
 from __future__ import annotations
@@ -28,13 +29,7 @@ import aecm
 from aecm import AECM, DCN, DEC, DKM, IDEC, AEKMeans
 from aecm.metrics import evaluate
 
-
-def load(name: str):
-    default = Path(__file__).resolve().parents[2] / "shared/datasets"
-    path = Path(os.environ.get("AECM_DATA", default)) / f"{name}.npz"
-    with np.load(path, allow_pickle=False) as data:
-        X, y = data["X"], data["y"]
-    return (X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X), y
+DATA = Path(os.environ.get("AECM_DATA", Path(__file__).resolve().parents[2] / "shared/datasets"))
 
 
 def pm(values, scale=1.0, digits=1):
@@ -50,7 +45,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20, help="clustering/joint epochs")
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
-    X, y = load(args.dataset)
+    X, y = aecm.datasets.load(args.dataset, DATA)
     k = len(np.unique(y))
     tuned = aecm.paper.AECM_TUNED[args.dataset]
     print(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-import scipy.sparse as sp
+
+from aecm import datasets
 
 #: Where the tests read the benchmark data sets: ``$AECM_DATA``, else ``../shared/datasets``.
 DATA_DIR = Path(
@@ -16,21 +16,11 @@ DATA_DIR = Path(
 
 
 def load_npz(name: str):
-    """``(X, y)`` of ``DATA_DIR/name.npz`` as stored (CSR for 20 Newsgroups)."""
-    path = DATA_DIR / f"{name}.npz"
-    if not path.exists():
-        pytest.fail(
-            f"{path} is missing: point the AECM_DATA environment variable at the folder of the "
-            "benchmark data sets (../shared/datasets in this project's CI)."
-        )
-    with np.load(path, allow_pickle=False) as data:
-        y = data["y"]
-        if "indptr" in data:
-            return sp.load_npz(path), y
-        X = data["X"]
-    if X.dtype == np.uint8:
-        X = X.astype(np.float32) / 255.0
-    return X, y
+    """``(X, y)`` of a benchmark data set in ``DATA_DIR``, through :mod:`aecm.datasets`."""
+    try:
+        return datasets.load(name, data_home=DATA_DIR)
+    except FileNotFoundError as exc:
+        pytest.fail(f"{exc} Point AECM_DATA at ../shared/datasets (this project's CI does).")
 
 
 @pytest.fixture(scope="session")

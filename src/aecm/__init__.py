@@ -1,6 +1,6 @@
 """aecm: deep clustering with the clustering module (CM) and AE-CM (Boubekki et al., 2021)."""
 
-from aecm import metrics
+from aecm import datasets, metrics
 from aecm._version import __version__
 from aecm.estimators import AECM, DCN, DEC, DKM, IDEC, AEKMeans, ClusteringModule
 from aecm.gmm import IsotropicGMM
@@ -16,6 +16,7 @@ __all__ = [
     "ClusteringModule",
     "IsotropicGMM",
     "__version__",
+    "datasets",
     "load",
     "metrics",
 ]
