@@ -157,3 +157,14 @@ def test_check_estimator(estimator):
     results = check_estimator(model, expected_failed_checks=expected, on_fail=None)
     failed = [r for r in results if r["status"] == "failed"]
     assert not failed, [(r["check_name"], repr(r["exception"])) for r in failed]
+
+
+def test_verbose_progress_shows_each_phase_with_its_loss_terms(blobs, capsys):
+    X, _ = blobs
+    params = {**SMALL, "pretrain_epochs": 2, "cm_epochs": 2, "n_epochs": 2, "random_state": 0}
+    AECM(3, verbose=True, **params).fit(X)
+    err = capsys.readouterr().err
+    for text in ("pretraining", "reconstruction=", "CM on the embedding", "AECM", "prior="):
+        assert text in err, text
+    AECM(3, **params).fit(X)
+    assert capsys.readouterr().err == ""
