@@ -130,10 +130,6 @@ class LoopConfig:
     description: str = "training"
 
 
-#: Rows per batch when computing assignments over the whole data set.
-_ASSIGN_BATCH = 8192
-
-
 @dataclass
 class TrainingResult:
     history: dict[str, list[float]]  # per epoch: terms, "loss", "seconds" (, "label_change")
@@ -164,7 +160,7 @@ def _run_epoch(
 
 def _assignments(objective: Objective, source: BatchSource) -> Tensor:
     with torch.no_grad():
-        return torch.cat([objective.assign(b) for b in source.ordered_batches(_ASSIGN_BATCH)])
+        return torch.cat([objective.assign(b) for b in source.ordered_batches()])
 
 
 def _loss_converged(losses: list[float], config: LoopConfig) -> bool:

@@ -15,7 +15,10 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-__all__ = ["BatchSource", "DenseSource", "SparseSource", "make_source"]
+__all__ = ["EVAL_BATCH_SIZE", "BatchSource", "DenseSource", "SparseSource", "make_source"]
+
+#: Rows per batch when embedding, predicting or evaluating (no gradients, so larger batches).
+EVAL_BATCH_SIZE = 4096
 
 
 class BatchSource:
@@ -43,7 +46,7 @@ class BatchSource:
             index = perm[start : start + batch_size]
             yield index, self.rows(index)
 
-    def ordered_batches(self, batch_size: int) -> Iterator[Tensor]:
+    def ordered_batches(self, batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tensor]:
         """All rows in order, for prediction and evaluation."""
         for start in range(0, self.n_samples, batch_size):
             stop = min(start + batch_size, self.n_samples)
@@ -66,7 +69,7 @@ class DenseSource(BatchSource):
     def rows(self, index: Tensor) -> Tensor:
         return self.data.index_select(0, index)
 
-    def ordered_batches(self, batch_size: int) -> Iterator[Tensor]:
+    def ordered_batches(self, batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tensor]:
         for start in range(0, self.n_samples, batch_size):
             yield self.data[start : start + batch_size]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -61,10 +59,6 @@ def cpu_generator(seed: int) -> torch.Generator:
 def output_dtype(X) -> np.dtype:
     """float32 outputs for float32 input, float64 otherwise."""
     return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
-
-
-def is_integer(value) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def sparse_checks_not_applicable(estimator_name: str) -> dict[str, str]:

@@ -39,9 +39,6 @@ from aecm.training import FlatAdam, LoopConfig, train
 
 __all__ = ["ClusteringModule"]
 
-#: Rows per batch when predicting or evaluating (no gradients, so larger than training batches).
-_EVAL_BATCH = 4096
-
 
 class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """The clustering module (CM): a Gaussian mixture trained as an autoencoder by SGD.
@@ -307,7 +304,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------------ inference
     def _soft_assignments(self, layer: ClusteringLayer, source: BatchSource) -> np.ndarray:
         with torch.no_grad():
-            parts = [layer(batch).cpu() for batch in source.ordered_batches(_EVAL_BATCH)]
+            parts = [layer(batch).cpu() for batch in source.ordered_batches()]
         return torch.cat(parts).numpy()
 
     def _source(self, X) -> BatchSource:
@@ -416,7 +413,7 @@ def _full_loss(layer: ClusteringLayer, source: BatchSource, alpha, normalize: bo
     counts = torch.zeros(layer.n_clusters, dtype=torch.float64)
     centroids = layer.centroids().detach()
     with torch.no_grad():
-        for batch in source.ordered_batches(_EVAL_BATCH):
+        for batch in source.ordered_batches():
             gamma = layer(batch)
             terms = cm_loss(batch, gamma, centroids, 1.0)
             sums += torch.stack([terms[name] for name in CM_TERMS[:3]]).double().cpu()

@@ -41,9 +41,6 @@ __all__ = ["DeepClusterer"]
 #: Fitted attributes saved in the JSON part of a saved model.
 _SAVED_ATTRIBUTES = ("loss_", "history_", "n_iter_", "n_features_in_", "feature_names_in_")
 
-#: Rows per batch when embedding or predicting.
-_EVAL_BATCH = 4096
-
 
 class _Pretrained:
     """An :class:`Autoencoder`, or a fitted deep estimator (its ``autoencoder_`` is used)."""
@@ -208,7 +205,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
 
     @torch.no_grad()
     def _embed(self, autoencoder: Autoencoder, source: BatchSource) -> Tensor:
-        return torch.cat([autoencoder.encode(b) for b in source.ordered_batches(_EVAL_BATCH)])
+        return torch.cat([autoencoder.encode(b) for b in source.ordered_batches()])
 
     @torch.no_grad()
     def _evaluate(self, objective: Objective, source: BatchSource) -> float:
@@ -230,7 +227,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
     def _predict_source(self, source: BatchSource) -> np.ndarray:
         parts = [
             self._assign(self._objective, self.autoencoder_.encode(b)).cpu()
-            for b in source.ordered_batches(_EVAL_BATCH)
+            for b in source.ordered_batches()
         ]
         return torch.cat(parts).numpy()
 
@@ -323,6 +320,6 @@ class SoftAssignmentMixin:
         with torch_runtime(), torch.no_grad():
             parts = [
                 self._soft_assign(self._objective, self.autoencoder_.encode(b)).cpu()
-                for b in source.ordered_batches(_EVAL_BATCH)
+                for b in source.ordered_batches()
             ]
         return torch.cat(parts).numpy().astype(output_dtype(X))

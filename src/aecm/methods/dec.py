@@ -12,9 +12,6 @@ from aecm.training import AutogradObjective
 
 __all__ = ["DECObjective", "student_t", "target_distribution"]
 
-#: Rows per batch when refreshing the target distribution over the whole data set.
-_TARGET_BATCH = 4096
-
 
 def student_t(z: Tensor, centroids: Tensor) -> Tensor:
     """DEC's soft assignment ``q_ij ∝ (1 + ‖z_i − μ_j‖²)^{-1}`` (Student's t, one degree)."""
@@ -58,7 +55,7 @@ class DECObjective(AutogradObjective):
     @torch.no_grad()
     def refresh_target(self, source: BatchSource | None = None) -> None:
         """Recompute the target ``P`` over every row of ``source`` (default: the training data)."""
-        batches = (source or self.source).ordered_batches(_TARGET_BATCH)
+        batches = (source or self.source).ordered_batches()
         q = torch.cat([self.soft_assign(self.autoencoder.encode(b)) for b in batches])
         self.target = target_distribution(q)
 
