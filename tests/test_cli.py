@@ -22,7 +22,7 @@ def test_usage_errors_exit_2():
         [sys.executable, "-m", "aecm", "demo", "--seeds", "0"], capture_output=True, text=True
     )
     assert result.returncode == 2
-    assert "--seeds must be at least 1" in result.stderr
+    assert "--seeds: must be at least 1" in result.stderr
     assert main([]) == 2
 
 
