@@ -20,7 +20,7 @@ from aecm.cli._common import CommandError
 __all__ = ["main"]
 
 # The subcommand modules, in the order ``aecm --help`` lists them.
-SUBCOMMANDS = ("demo", "datasets")
+SUBCOMMANDS = ("demo", "datasets", "bench")
 
 
 def _parser() -> argparse.ArgumentParser:
