@@ -20,7 +20,7 @@ from aecm.cli._common import CommandError
 __all__ = ["main"]
 
 # The subcommand modules, in the order ``aecm --help`` lists them.
-SUBCOMMANDS = ("demo", "datasets", "bench")
+SUBCOMMANDS = ("demo", "datasets", "bench", "fit", "predict", "report")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,440 @@
+"""``aecm fit``: cluster a data file and write a run folder (model, labels, metrics, report)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from aecm.cli._clustering import (
+    DEEP_METHODS,
+    METHODS,
+    build_estimator,
+    confidence,
+    final_loss,
+    model_input,
+    show_progress,
+    training_history,
+    write_labels_csv,
+)
+from aecm.cli._common import CommandError, positive_int
+
+__all__ = ["image_shape_argument", "register"]
+
+#: Column names that usually hold labels: a hint is printed when one is used as a feature.
+_LABEL_LIKE = {"label", "labels", "class", "classes", "target", "y", "digit", "category"}
+
+
+def run(args: argparse.Namespace) -> int:
+    from aecm.io import DataSpec, read_labels, read_table
+
+    out = Path(args.out)
+    _check_output(out, Path(args.data), args.overwrite)
+    estimator = build_estimator(args, args.parser)
+    label_column, labels_file = _label_source(args)
+    keep = [c for c in (label_column, labels_file, args.id_column) if c]
+    table = read_table(
+        args.data,
+        delimiter=args.delimiter,
+        header=args.header,
+        keep=keep,
+        progress=show_progress(args),
+    )
+    if labels_file is not None and labels_file in table.columns:
+        label_column, labels_file = labels_file, None  # --labels named a column
+    elif labels_file is not None and not Path(labels_file).is_file():
+        raise CommandError(
+            f"--labels {labels_file!r} is neither a column of {table.name} nor a file"
+        )
+    spec = DataSpec.fit(
+        table,
+        columns=_columns(args.columns),
+        label_column=label_column,
+        id_column=args.id_column,
+        impute=args.impute,
+        scale=args.scale,
+    )
+    X = spec.transform(table)
+    n_rows = X.shape[0]
+    y = spec.labels(table) if labels_file is None else read_labels(labels_file, n_rows)
+    if args.n_clusters > n_rows:
+        raise CommandError(
+            f"--n-clusters {args.n_clusters} is larger than the number of rows ({n_rows}) "
+            f"in {table.name}"
+        )
+    notes = _column_notes(spec, label_column or labels_file)
+    _print_notes(notes, args.quiet)
+    X = model_input(estimator, X)
+    seconds, fit_notes = _fit(estimator, X)
+    _print_notes(fit_notes, args.quiet)
+    clusters = np.asarray(estimator.labels_, dtype=np.int64)
+    soft = confidence(estimator, X)
+    metrics = _metrics(y, clusters, args.n_clusters) if y is not None else None
+    summary = _summary(args, table, spec, estimator, X, seconds, notes + fit_notes, y, labels_file)
+    summary["image_shape"] = _image_shape(args.image_shape, table, spec, X.shape[1])
+    _write_run(out, estimator, spec, X, clusters, soft, y, metrics, summary, table, args)
+    if not args.quiet:
+        _print_result(out, summary, metrics)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- checks
+def _check_output(out: Path, data: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise CommandError(f"{out} exists and is not empty; pass --overwrite to replace it")
+        resolved = out.resolve()
+        for inside in (data.resolve(), Path.cwd().resolve()):
+            if inside == resolved or resolved in inside.parents:
+                raise CommandError(f"refusing to replace {out}: it contains {inside}")
+
+
+def _label_source(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(label column, labels file or column name to look up) from --label-column/--labels."""
+    if args.labels is not None and args.label_column is not None:
+        if args.labels != args.label_column:
+            args.parser.error("give the labels either with --label-column or with --labels")
+        return args.label_column, None
+    if args.label_column is not None:
+        return args.label_column, None
+    if args.labels is None:
+        return None, None
+    return None, args.labels
+
+
+def _columns(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    columns = [c.strip() for c in text.split(",") if c.strip()]
+    if not columns:
+        raise CommandError("--columns names no column")
+    return columns
+
+
+def _column_notes(spec, labels) -> list[str]:
+    notes = []
+    text_columns = {k: v for k, v in spec.excluded.items() if v.startswith("not numeric")}
+    if text_columns:
+        listed = "; ".join(
+            f"{k!r} {v.removeprefix('not numeric ')}" for k, v in text_columns.items()
+        )
+        notes.append(f"excluded {len(text_columns)} non-numeric column(s): {listed}")
+    if labels is None:
+        suspects = [f for f in spec.features if f.strip().lower() in _LABEL_LIKE]
+        if suspects:
+            notes.append(
+                f"column {suspects[0]!r} is used as a feature; if it holds labels, pass "
+                f"--label-column {suspects[0]}"
+            )
+    return notes
+
+
+def _print_notes(notes: list[str], quiet: bool) -> None:
+    if not quiet:
+        for note in notes:
+            print(f"aecm: note: {note}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------- fitting
+def _fit(estimator, X) -> tuple[float, list[str]]:
+    """Fit, timing it; warnings become one-line notes (no tracebacks, no repeats)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = time.perf_counter()
+        try:
+            estimator.fit(X)
+        except FloatingPointError as exc:
+            raise CommandError(str(exc)) from exc
+        seconds = time.perf_counter() - started
+    notes = []
+    for warning in caught:
+        text = str(warning.message).strip().splitlines()[0] if str(warning.message) else ""
+        if text and text not in notes:
+            notes.append(text)
+    return seconds, notes
+
+
+def _metrics(y: np.ndarray, clusters: np.ndarray, n_clusters: int) -> dict:
+    from aecm.metrics import evaluate
+    from aecm.report.run import confusion_table
+
+    scores = evaluate(y, clusters)
+    return {
+        **scores,
+        "n_rows": len(y),
+        "n_classes": len(np.unique(y)),
+        "n_clusters": int(n_clusters),
+        "confusion": confusion_table(np.asarray(y), clusters),
+    }
+
+
+def _summary(args, table, spec, estimator, X, seconds, notes, y, labels_file) -> dict:
+    from aecm._version import __version__
+    from aecm.report.run import RUN_FORMAT, RUN_FORMAT_VERSION
+
+    labels = (
+        f"column {spec.label_column!r}"
+        if spec.label_column
+        else f"file {labels_file}"
+        if labels_file
+        else None
+    )
+    device = getattr(estimator, "device_", "cpu")
+    return {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "aecm_version": __version__,
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["aecm", *sys.argv[1:]]) if sys.argv else "aecm fit",
+        "data": {
+            "path": str(args.data),
+            "n_rows": int(X.shape[0]),
+            "n_features": int(X.shape[1]),
+            "sparse": bool(spec.sparse),
+            "features": spec.features,
+            "excluded": spec.excluded,
+            "labels": labels,
+            "scale": spec.scale,
+            "impute": spec.impute,
+        },
+        "method": args.method,
+        "estimator": type(estimator).__name__,
+        "deep": args.method in DEEP_METHODS,
+        "params": json.loads(json.dumps(estimator.get_params(deep=False), default=str)),
+        "n_clusters": int(args.n_clusters),
+        "seed": args.seed,
+        "device": str(device),
+        "fit_seconds": float(seconds),
+        "loss": final_loss(estimator, X),
+        "history": training_history(estimator),
+        "notes": notes,
+        "has_labels": y is not None,
+    }
+
+
+def _image_shape(requested, table, spec, n_features: int) -> list[int] | None:
+    from aecm.io import infer_image_shape
+
+    if requested == "none":
+        return None
+    if requested != "auto":
+        if int(np.prod(requested)) != n_features:
+            raise CommandError(
+                f"--image-shape {'x'.join(map(str, requested))} has {int(np.prod(requested))} "
+                f"pixels but the data has {n_features} features"
+            )
+        return list(requested)
+    if table.image_shape is not None and int(np.prod(table.image_shape)) == n_features:
+        return list(table.image_shape)
+    import scipy.sparse as sp
+
+    raw = spec.select(table)
+    values = raw.data if sp.issparse(raw) else raw
+    nonnegative = values.size == 0 or float(np.nanmin(values)) >= 0
+    shape = infer_image_shape(n_features, nonnegative)
+    return list(shape) if shape else None
+
+
+# ---------------------------------------------------------------------------------- writing
+def _write_run(out, estimator, spec, X, clusters, soft, y, metrics, summary, table, args) -> None:
+    """Write the run folder under a temporary name beside ``out``, then rename it into place."""
+    from aecm.io import atomic_write, current_umask
+    from aecm.report import render_report
+    from aecm.report.run import (
+        LABELS,
+        METRICS,
+        MODEL,
+        RUN_JSON,
+        SAMPLE,
+        report_arrays,
+        write_sample,
+    )
+
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        estimator.save(stage / MODEL)
+        spec.save(stage / MODEL)
+        for folder in (stage, stage / MODEL):  # mkdtemp's 0700 → the usual permissions
+            os.chmod(folder, 0o777 & ~current_umask())
+        ids = spec.row_ids(table) if spec.id_column else None
+        write_labels_csv(stage / LABELS, clusters, soft, ids, spec.id_column)
+        if metrics is not None:
+            atomic_write(stage / METRICS, json.dumps(metrics, indent=1))
+        arrays, class_names = report_arrays(estimator, X, clusters, y, seed=args.seed)
+        write_sample(stage / SAMPLE, arrays)
+        summary["class_names"] = class_names
+        atomic_write(stage / RUN_JSON, json.dumps(summary, indent=1))
+        render_report(stage, projection=args.map, seed=args.seed)
+        _replace(stage, out)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage)
+
+
+def _replace(stage: Path, out: Path) -> None:
+    """Move the finished folder ``stage`` to ``out``, replacing what is there."""
+    old = None
+    if out.is_dir():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    os.replace(stage, out)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def _print_result(out: Path, summary: dict, metrics: dict | None) -> None:
+    data = summary["data"]
+    line = (
+        f"{summary['method']}: {data['n_rows']} rows × {data['n_features']} features into "
+        f"{summary['n_clusters']} clusters in {summary['fit_seconds']:.1f} s"
+    )
+    if metrics is not None:
+        line += f"; ACC {metrics['acc']:.3f}, NMI {metrics['nmi']:.3f}, ARI {metrics['ari']:.3f}"
+    print(line)
+    print(f"wrote {out}/ (model/, labels.csv, {'metrics.json, ' if metrics else ''}report.html)")
+
+
+# ---------------------------------------------------------------------------------- parser
+def image_shape_argument(text: str):
+    """argparse type: ``auto``, ``none`` or ``HxW`` (``HxWxC`` for colour)."""
+    lowered = text.strip().lower()
+    if lowered in ("auto", "none"):
+        return lowered
+    try:
+        shape = tuple(int(part) for part in lowered.split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, none or HxW such as 28x28; got {text!r}"
+        ) from None
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected HxW or HxWxC with positive sizes; got {text!r}")
+    return shape
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers such as 500,500,2000; got {text!r}"
+        ) from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """``--delimiter`` and ``--header``, shared with ``aecm predict``."""
+    parser.add_argument(
+        "--delimiter", help="field separator of a text table (default: guessed from line 1)"
+    )
+    parser.add_argument(
+        "--header",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="whether line 1 of a text table names the columns (default: auto-detected)",
+    )
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``fit`` to the subcommands."""
+    fit = commands.add_parser(
+        "fit",
+        help="cluster a data file; write the model, labels, scores and an HTML report",
+        description="Cluster the rows of DATA (.npy, .npz, .csv, .tsv, .parquet) and write "
+        "RUN_DIR/model/ (reload with aecm predict or aecm.load), RUN_DIR/labels.csv, "
+        "RUN_DIR/metrics.json (with labels) and RUN_DIR/report.html.",
+        epilog="Example: aecm fit digits.csv --method cm --n-clusters 10 --label-column label "
+        "--scale minmax --out runs/digits",
+    )
+    fit.add_argument("data", metavar="DATA", help="the data file, one row per sample")
+    fit.add_argument("--method", required=True, choices=tuple(METHODS), help="clustering method")
+    fit.add_argument(
+        "--n-clusters", "-k", required=True, type=positive_int, metavar="K", help="clusters"
+    )
+    fit.add_argument("--out", required=True, metavar="RUN_DIR", help="output folder")
+    data = fit.add_argument_group("data")
+    data.add_argument(
+        "--columns", metavar="A,B,…", help="feature columns (default: every numeric column)"
+    )
+    data.add_argument("--label-column", metavar="NAME", help="column of true labels (scoring only)")
+    data.add_argument(
+        "--labels",
+        metavar="FILE_OR_COLUMN",
+        help="true labels for scoring: a column of DATA, a .npy or a text file (one per line)",
+    )
+    data.add_argument("--id-column", metavar="NAME", help="column of row ids for labels.csv")
+    add_reading_options(data)
+    data.add_argument(
+        "--scale",
+        choices=("none", "standard", "minmax"),
+        default="none",
+        help="scale each feature; saved with the model so predict applies it (default: none)",
+    )
+    data.add_argument(
+        "--impute",
+        choices=("none", "mean"),
+        default="none",
+        help="missing cells: an error (none) or the column's mean (default: none)",
+    )
+    method = fit.add_argument_group("method options (default: the estimator's own)")
+    method.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    method.add_argument("--device", help="auto, cpu, cuda, cuda:N (PyTorch methods)")
+    method.add_argument("--epochs", type=positive_int, help="training epochs (n_epochs)")
+    method.add_argument(
+        "--pretrain-epochs", type=positive_int, help="autoencoder pretraining epochs (deep)"
+    )
+    method.add_argument("--batch-size", type=positive_int, help="rows per mini-batch")
+    method.add_argument("--learning-rate", type=_positive_float, help="optimiser step size")
+    method.add_argument(
+        "--alpha", type=_positive_float, help="Dirichlet prior concentration (cm, aecm)"
+    )
+    method.add_argument("--embedding-dim", type=positive_int, help="embedding size (deep)")
+    method.add_argument(
+        "--hidden-dims", type=_int_list, metavar="H1,H2,…", help="encoder layer sizes (deep)"
+    )
+    method.add_argument("--n-init", type=positive_int, help="restarts; the best is kept")
+    method.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="any other estimator parameter (VALUE as JSON, else text); repeatable",
+    )
+    output = fit.add_argument_group("output")
+    output.add_argument(
+        "--image-shape",
+        type=image_shape_argument,
+        default="auto",
+        metavar="HxW",
+        help="draw centroids as images of this shape; auto: a square number ≥ 64 of "
+        "non-negative features; none: a heat map (default: auto)",
+    )
+    output.add_argument(
+        "--map",
+        choices=("pca", "umap"),
+        default="pca",
+        help="2-D map of the report (umap needs umap-learn; default: pca)",
+    )
+    output.add_argument("--overwrite", action="store_true", help="replace a non-empty RUN_DIR")
+    output.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes")
+    fit.set_defaults(handler=run, parser=fit)
