@@ -196,7 +196,7 @@ def _summary(args, table, spec, estimator, X, seconds, notes, y, labels_file) ->
         "format_version": RUN_FORMAT_VERSION,
         "aecm_version": __version__,
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join(["aecm", *sys.argv[1:]]) if sys.argv else "aecm fit",
+        "command": command_line(args),
         "data": {
             "path": str(args.data),
             "n_rows": int(X.shape[0]),
@@ -244,6 +244,29 @@ def _image_shape(requested, table, spec, n_features: int) -> list[int] | None:
     nonnegative = values.size == 0 or float(np.nanmin(values)) >= 0
     shape = infer_image_shape(n_features, nonnegative)
     return list(shape) if shape else None
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The ``aecm fit`` command that reproduces ``args`` (the options that differ from their
+    defaults), for the report."""
+    import shlex
+
+    words = ["aecm", "fit", args.data]
+    for action in args.parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        value = getattr(args, action.dest, None)
+        if value is None or value is False or value == action.default:
+            continue
+        option = max(action.option_strings, key=len)
+        if value is True:
+            words.append(option)
+            continue
+        for item in value if action.dest == "param" else [value]:
+            if isinstance(item, list | tuple):
+                item = ("x" if action.dest == "image_shape" else ",").join(map(str, item))
+            words += [option, str(item)]
+    return shlex.join(words)
 
 
 # ---------------------------------------------------------------------------------- writing

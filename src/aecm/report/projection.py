@@ -31,10 +31,12 @@ def project(
     centroids = np.asarray(centroids, dtype=np.float64)
     if method not in PROJECTIONS:
         raise ValueError(f"map must be one of {', '.join(PROJECTIONS)}; got {method!r}")
+    umap = _umap_module() if method == "umap" else None  # a missing package is an error
     if points.shape[1] <= 2:
         return _pad(points), _pad(centroids), ("dimension 1", "dimension 2")
-    if method == "umap":
-        return _umap(points, centroids, seed)
+    if umap is not None:
+        reducer = umap.UMAP(n_components=2, random_state=seed).fit(points)
+        return reducer.embedding_, reducer.transform(centroids), ("UMAP 1", "UMAP 2")
     from sklearn.decomposition import PCA
 
     pca = PCA(n_components=2, random_state=seed).fit(points)
@@ -50,12 +52,11 @@ def _pad(values: np.ndarray) -> np.ndarray:
     return np.column_stack([values[:, 0], np.zeros(len(values))])
 
 
-def _umap(points, centroids, seed):
+def _umap_module():
     try:
         import umap
     except ImportError as exc:
         raise ValueError(
-            "--map umap needs the optional package umap-learn: pip install umap-learn"
+            "--map umap needs the optional package umap-learn: pip install 'aecm[umap]'"
         ) from exc
-    reducer = umap.UMAP(n_components=2, random_state=seed).fit(points)
-    return reducer.embedding_, reducer.transform(centroids), ("UMAP 1", "UMAP 2")
+    return umap
