@@ -697,9 +697,11 @@ def _fetch_raw(
     expected = given.get(file.filename, file.sha256)
     if expected is not None and actual != expected:
         origin = "the --sha256 value" if file.filename in given else "the registry's"
+        others = [b for b in source.urls if b != base]
+        hint = f" Other sources of the same file: {', '.join(others)} (--url)." if others else ""
         raise ChecksumError(
             f"Checksum mismatch for {file.filename} from {url}: sha256 {actual}, expected "
-            f"{expected} ({origin}). Nothing was written."
+            f"{expected} ({origin}). Nothing was written.{hint}"
         )
     verified = "verified" if expected else "no known checksum: NOT verified"
     if file.content_sha256 is not None:
@@ -771,6 +773,7 @@ def fetch(
         return FetchResult(target, sha256_file(target), downloaded=False)
     folder.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f".{info.name}.fetch-", dir=folder))
+    log(f"source: {source.note}")
     try:
         bases = (url,) if url else source.urls
         raw, report = {}, {}

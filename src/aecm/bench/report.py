@@ -153,7 +153,7 @@ def _figure(summaries, profile, methods, datasets, path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    width = max(6.0, 1.2 + 0.35 * len(methods) * len(datasets))
+    width = max(6.0, 2.4 + 0.35 * len(methods) * len(datasets))
     figure = Figure(figsize=(width, 8.5), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(_METRICS), 1, sharex=True)
@@ -174,7 +174,8 @@ def _figure(summaries, profile, methods, datasets, path: Path) -> Path:
         ax.grid(axis="y", alpha=0.3)
     axes[-1].set_xticks(positions, datasets)
     axes[0].set_title(f"aecm bench, profile {profile}: mean ± std over seeds")
-    axes[0].legend(ncols=min(len(methods), 5), fontsize="small", loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper", fontsize="small")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
