@@ -129,7 +129,7 @@ def test_deep_method_with_few_epochs(tmp_path, capsys):
     data = _digits_csv(tmp_path / "digits.csv", n=300)
     out = tmp_path / "run"
     code = main(
-        ["fit", str(data), "--method", "idec", "-k", "10", "--labels", "digit",
+        ["fit", str(data), "--method", "idec", "-k", "4", "--labels", "digit",
          "--scale", "minmax", "--epochs", "2", "--pretrain-epochs", "2",
          "--hidden-dims", "16,16", "--batch-size", "100", "--device", "cpu", "--out", str(out)]
     )  # fmt: skip
@@ -148,8 +148,9 @@ def test_deep_method_with_few_epochs(tmp_path, capsys):
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm"])
 def test_classical_methods_round_trip(tmp_path, method, capsys):
-    """k-means and the GMM are saved without pickle and predict the same after loading."""
-    data = _digits_csv(tmp_path / "digits.csv", n=500)
+    """k-means and the GMM are saved without pickle and predict the same after loading; the
+    report is rendered again from the run folder alone, with other options."""
+    data = _digits_csv(tmp_path / "digits.csv", n=300)
     out = tmp_path / "run"
     assert main(["fit", str(data), "--method", method, "-k", "6", "--out", str(out)]) == 0
     assert "note: column 'digit' is used as a feature" in capsys.readouterr().err
@@ -160,6 +161,15 @@ def test_classical_methods_round_trip(tmp_path, method, capsys):
     has_confidence = method == "gmm"
     assert (fitted[0]["confidence"] != "") == has_confidence
     assert not list((out / "model").glob("*.pkl"))
+
+    (out / "report.html").unlink()
+    data.unlink()  # the report needs only the run folder
+    capsys.readouterr()
+    assert main(["report", str(out), "--image-shape", "none", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    html = (out / "report.html").read_text()
+    assert 'id="figure-heatmap"' in html and 'id="figure-centroids"' not in html
+    assert not (out / "figures" / "centroids.png").exists()
 
 
 @pytest.mark.parametrize("cls", [PersistentKMeans, PersistentIsotropicGMM])
@@ -174,20 +184,6 @@ def test_classical_estimators_save_and_load(tmp_path, cls):
     np.testing.assert_array_equal(loaded.labels_, model.labels_)
     if hasattr(model, "predict_proba"):
         np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
-
-
-def test_report_is_rendered_again_from_the_run_folder(tmp_path, capsys):
-    data = _digits_csv(tmp_path / "digits.csv", n=400)
-    out = tmp_path / "run"
-    assert main(["fit", str(data), "--method", "kmeans", "-k", "10", "--label-column", "digit",
-                 "--out", str(out), "--quiet"]) == 0  # fmt: skip
-    assert capsys.readouterr().out == ""  # --quiet
-    (out / "report.html").unlink()
-    data.unlink()  # the report needs only the run folder
-    assert main(["report", str(out), "--image-shape", "none"]) == 0
-    html = (out / "report.html").read_text()
-    assert 'id="figure-heatmap"' in html and 'id="figure-centroids"' not in html
-    assert not (out / "figures" / "centroids.png").exists()
 
 
 # ---------------------------------------------------------------------------------- usage
@@ -325,3 +321,36 @@ def test_predict_refuses_other_columns(tmp_path, capsys):
         main(["predict", str(tmp_path / "r"), str(tmp_path / "same.csv"), "--out", str(out)]) == 1
     )
     assert "exists; pass --overwrite" in _error(capsys)
+
+
+def test_columns_and_id_column(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("id,a,b,c\nr0,0,0,9\nr1,0.1,0,9\nr2,5,5,0\nr3,5.1,5,0\n")
+    out = tmp_path / "run"
+    args = ["fit", str(data), "--method", "kmeans", "-k", "2", "--columns", "a,b"]
+    assert main([*args, "--id-column", "id", "--out", str(out), "--quiet"]) == 0
+    rows = _read_labels(out / "labels.csv")
+    assert list(rows[0]) == ["row", "id", "cluster", "confidence"]
+    assert [r["id"] for r in rows] == ["r0", "r1", "r2", "r3"]
+    assert rows[0]["cluster"] == rows[1]["cluster"] != rows[2]["cluster"] == rows[3]["cluster"]
+    spec = json.loads((out / "model" / "data.json").read_text())
+    assert spec["features"] == ["a", "b"]
+    assert spec["excluded"] == {"id": "id column", "c": "not selected"}
+    assert main(["predict", str(out), str(data), "--out", str(tmp_path / "p.csv"), "-q"]) == 0
+    assert _read_labels(tmp_path / "p.csv") == rows
+
+
+def test_npz_with_a_labels_file(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    np.savez(tmp_path / "digits.npz", X=X[:400].reshape(-1, 8, 8))
+    np.save(tmp_path / "labels.npy", y[:400])
+    out = tmp_path / "run"
+    assert main(["fit", str(tmp_path / "digits.npz"), "--method", "gmm", "-k", "10",
+                 "--labels", str(tmp_path / "labels.npy"), "--out", str(out)]) == 0  # fmt: skip
+    assert "NMI" in capsys.readouterr().out
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["image_shape"] == [8, 8]  # from the array's shape
+    assert summary["data"]["labels"] == f"file {tmp_path / 'labels.npy'}"
+    assert json.loads((out / "metrics.json").read_text())["nmi"] > 0.5

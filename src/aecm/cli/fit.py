@@ -369,7 +369,9 @@ def _positive_float(text: str) -> float:
 def add_reading_options(parser: argparse.ArgumentParser) -> None:
     """``--delimiter`` and ``--header``, shared with ``aecm predict``."""
     parser.add_argument(
-        "--delimiter", help="field separator of a text table (default: guessed from line 1)"
+        "--delimiter",
+        metavar="CHAR",
+        help="field separator of a text table (default: guessed from line 1)",
     )
     parser.add_argument(
         "--header",
@@ -387,13 +389,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Cluster the rows of DATA (.npy, .npz, .csv, .tsv, .parquet) and write "
         "RUN_DIR/model/ (reload with aecm predict or aecm.load), RUN_DIR/labels.csv, "
         "RUN_DIR/metrics.json (with labels) and RUN_DIR/report.html.",
-        epilog="Example: aecm fit digits.csv --method cm --n-clusters 10 --label-column label "
-        "--scale minmax --out runs/digits",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  aecm fit digits.csv --method cm --n-clusters 10 --label-column label \\\n"
+        "      --scale minmax --out runs/digits\n"
+        "  aecm fit images.npy --method aecm -k 10 --epochs 200 --device cuda --out runs/aecm\n"
+        "  aecm predict runs/digits/model new.csv --out new-labels.csv",
     )
     fit.add_argument("data", metavar="DATA", help="the data file, one row per sample")
     fit.add_argument("--method", required=True, choices=tuple(METHODS), help="clustering method")
     fit.add_argument(
-        "--n-clusters", "-k", required=True, type=positive_int, metavar="K", help="clusters"
+        "--n-clusters",
+        "-k",
+        required=True,
+        type=positive_int,
+        metavar="K",
+        help="number of clusters",
     )
     fit.add_argument("--out", required=True, metavar="RUN_DIR", help="output folder")
     data = fit.add_argument_group("data")
@@ -421,22 +432,31 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="missing cells: an error (none) or the column's mean (default: none)",
     )
     method = fit.add_argument_group("method options (default: the estimator's own)")
-    method.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    method.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     method.add_argument("--device", help="auto, cpu, cuda, cuda:N (PyTorch methods)")
-    method.add_argument("--epochs", type=positive_int, help="training epochs (n_epochs)")
+    method.add_argument("--epochs", type=positive_int, metavar="N", help="training epochs")
     method.add_argument(
-        "--pretrain-epochs", type=positive_int, help="autoencoder pretraining epochs (deep)"
+        "--pretrain-epochs", type=positive_int, metavar="N", help="autoencoder pretraining (deep)"
     )
-    method.add_argument("--batch-size", type=positive_int, help="rows per mini-batch")
-    method.add_argument("--learning-rate", type=_positive_float, help="optimiser step size")
+    method.add_argument("--batch-size", type=positive_int, metavar="N", help="rows per mini-batch")
     method.add_argument(
-        "--alpha", type=_positive_float, help="Dirichlet prior concentration (cm, aecm)"
+        "--learning-rate", type=_positive_float, metavar="LR", help="optimiser step size"
     )
-    method.add_argument("--embedding-dim", type=positive_int, help="embedding size (deep)")
+    method.add_argument(
+        "--alpha",
+        type=_positive_float,
+        metavar="A",
+        help="Dirichlet prior concentration (cm, aecm)",
+    )
+    method.add_argument(
+        "--embedding-dim", type=positive_int, metavar="P", help="embedding size (deep)"
+    )
     method.add_argument(
         "--hidden-dims", type=_int_list, metavar="H1,H2,…", help="encoder layer sizes (deep)"
     )
-    method.add_argument("--n-init", type=positive_int, help="restarts; the best is kept")
+    method.add_argument(
+        "--n-init", type=positive_int, metavar="N", help="restarts; the best is kept"
+    )
     method.add_argument(
         "--param",
         action="append",
