@@ -76,7 +76,8 @@ PROFILES: dict[str, Profile] = {
     for profile in (
         Profile(
             "quick",
-            "a smoke test: the paper's architecture and tuned values, a few epochs, 2 seeds",
+            "A smoke test: the paper's architecture and tuned values, 5 pretraining and 5 "
+            "clustering epochs (the CM: up to 150), 2 seeds",
             seeds=2,
             cm_epochs=150,
             cm_tol=1e-3,
@@ -87,7 +88,8 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "medium",
-            "a CPU-sized comparison: 20 pretraining and 20 clustering epochs, 3 seeds",
+            "A longer CPU run: 20 pretraining and 20 clustering epochs (the CM: up to 150), "
+            "3 seeds",
             seeds=3,
             cm_epochs=150,
             cm_tol=1e-3,
@@ -98,7 +100,7 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "paper",
-            "the paper's protocol: 100 pretraining epochs, 100 clustering epochs (AE-CM: 100 "
+            "The paper's protocol: 100 pretraining epochs, 100 clustering epochs (AE-CM: 100 "
             "CM-only and 1000 joint), the CM's full 150 epochs, 20 seeds",
             seeds=20,
             cm_epochs=150,

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from aecm.bench.methods import METHODS
+from aecm.bench.profiles import PROFILES
 from aecm.bench.results import RESULTS_FILE, latest_rows, read_results
 from aecm.datasets import DATASETS
 
@@ -210,8 +211,8 @@ def _provenance(rows: list[dict[str, str]]) -> str:
     return (
         f"{len(rows)} rows in `{RESULTS_FILE}` ({len(latest_rows(rows))} cells after rows "
         f"superseded by `--force` are dropped); aecm {distinct('aecm_version')}, torch "
-        f"{distinct('torch_version')}; device {distinct('device')}; runs from {stamps[0]} to "
-        f"{stamps[-1]}."
+        f"{distinct('torch_version')}; device {distinct('device')}; thread limit "
+        f"{distinct('threads') or 'none'}; runs from {stamps[0]} to {stamps[-1]}."
     )
 
 
@@ -241,6 +242,8 @@ def _profile_section(rows, summaries, profile, figure: Path | None) -> list[str]
     keys = [k for k in summaries if k[0] == profile]
     methods, datasets = _axes(summaries, profile)
     parts = [f"## Profile `{profile}`"]
+    if profile in PROFILES:
+        parts.append(f"{PROFILES[profile].description}.")
     for metric, title in _METRICS:
         parts += [f"### {title} %", _score_table(summaries, profile, methods, datasets, metric)]
     deep = [m for m in methods if any(summaries[k].scores["k_nmi"].size for k in keys if k[1] == m)]
