@@ -1,0 +1,183 @@
+"""The deep methods side by side on one pretrained autoencoder per seed: quality and seconds.
+
+For each data set and seed, one autoencoder d-500-500-2000-10 is pretrained (shared by every
+method, as in the paper's protocol); AE+KM is k-means on its embedding, and AE-CM, DEC, IDEC,
+DCN and DKM start from a copy of it. Prints, per data set, ACC / NMI / ARI (mean ± std over
+seeds, %), the ACC and NMI of k-means on each method's final embedding ("k-ACC", "k-NMI"),
+seconds per epoch of pretraining and of each method's clustering phase (joint phase for AE-CM),
+and seconds per fit (excluding the shared pretraining). Usage::
+
+    python benchmarks/deep_methods.py --datasets usps pendigits --seeds 5 \
+        --pretrain-epochs 50 --epochs 50
+    python benchmarks/deep_methods.py --datasets mnist --seeds 3 --pretrain-epochs 50 --epochs 50
+
+``--aecm-paper`` adds a row for AE-CM with the authors' tuned values (``AECM.from_paper``),
+which pretrains its own autoencoder when the tuned embedding size is not 10.
+
+Reads the data with ``aecm.datasets`` from ``$AECM_DATA``, else ``../shared/datasets``.
+Timings are wall-clock seconds on whatever else the machine is doing: compare rows of one run
+only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import torch
+from sklearn.cluster import KMeans
+
+import aecm
+from aecm import AECM, DCN, DEC, DKM, IDEC, AEKMeans
+from aecm.metrics import evaluate
+
+DATA = Path(os.environ.get("AECM_DATA", Path(__file__).resolve().parents[2] / "shared/datasets"))
+METRICS = ("acc", "nmi", "ari", "k_acc", "k_nmi", "epoch_s", "fit_s")
+
+
+def pm(values, scale=1.0, digits=1):
+    values = np.asarray(values, dtype=float) * scale
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+
+
+def methods(args, k):
+    """Name → factory(seed, pretrained autoencoder estimator) of each compared method."""
+    common = {"n_epochs": args.epochs, "batch_size": args.batch_size, "device": args.device}
+    table = {
+        "AE-CM (defaults: alpha 1, beta 1, lambda 1)": lambda s, ae: AECM(
+            k, pretrained=ae, cm_epochs=args.cm_epochs, random_state=s, **common
+        ),
+        "DEC (SGD 0.01, momentum 0.9)": lambda s, ae: DEC(
+            k, pretrained=ae, random_state=s, **common
+        ),
+        "IDEC (SGD 0.01, gamma 0.1)": lambda s, ae: IDEC(
+            k, pretrained=ae, random_state=s, **common
+        ),
+        "DCN (Adam 1e-4, lambda 1)": lambda s, ae: DCN(k, pretrained=ae, random_state=s, **common),
+        "DKM (Adam 1e-3, lambda 1)": lambda s, ae: DKM(k, pretrained=ae, random_state=s, **common),
+    }
+    if args.aecm_paper:
+        tuned = aecm.paper.tuned(aecm.paper.AECM_TUNED, args.dataset)
+        name = (
+            "AE-CM from_paper ({embedding_dim}-dim embedding, beta {beta:g}, alpha {alpha:g}, "
+            "batch {batch_size})".format(**tuned)
+        )
+        table[name] = lambda s, ae: AECM.from_paper(
+            args.dataset,
+            pretrained=ae if ae.embedding_dim == tuned["embedding_dim"] else None,
+            pretrain_epochs=args.pretrain_epochs,
+            cm_epochs=args.cm_epochs,
+            n_epochs=args.epochs,
+            random_state=s,
+            device=args.device,
+        )
+    return table
+
+
+def run_dataset(args) -> dict[str, dict[str, list[float]]]:
+    X, y = aecm.datasets.load(args.dataset, DATA)
+    k = len(np.unique(y))
+    print(
+        f"\n## {args.dataset}: n={X.shape[0]} d={X.shape[1]} K={k}; AE d-500-500-2000-10, "
+        f"pretrain {args.pretrain_epochs} epochs (Adam 1e-3), {args.epochs} clustering epochs "
+        f"(AE-CM: {args.cm_epochs} CM + {args.epochs} joint), batch {args.batch_size}, "
+        f"{args.seeds} seeds",
+        flush=True,
+    )
+    rows: dict[str, dict[str, list[float]]] = {}
+
+    def record(name, model, fit_seconds, epoch_seconds):
+        scores = evaluate(y, model.labels_)
+        k_labels = KMeans(k, n_init=10, random_state=0).fit_predict(model.transform(X))
+        k_scores = evaluate(y, k_labels)
+        values = {
+            **scores,
+            "k_acc": k_scores["acc"],
+            "k_nmi": k_scores["nmi"],
+            "epoch_s": epoch_seconds,
+            "fit_s": fit_seconds,
+        }
+        row = rows.setdefault(name, {m: [] for m in METRICS})
+        for metric in METRICS:
+            row[metric].append(values[metric])
+        print(
+            f"  seed {model.random_state} {name}: ACC {scores['acc']:.3f} NMI {scores['nmi']:.3f} "
+            f"({fit_seconds:.0f} s)",
+            flush=True,
+        )
+
+    factories = methods(args, k)
+    for seed in range(args.seeds):
+        started = time.perf_counter()
+        ae = AEKMeans(
+            k,
+            pretrain_epochs=args.pretrain_epochs,
+            batch_size=args.batch_size,
+            random_state=seed,
+            device=args.device,
+        ).fit(X)
+        pretrain = np.median(ae.history_["pretrain"]["seconds"])
+        record("AE+KM (pretraining + k-means)", ae, time.perf_counter() - started, pretrain)
+        for name, make in factories.items():
+            started = time.perf_counter()
+            model = make(seed, ae).fit(X)
+            phase = "joint" if "joint" in model.history_ else "clustering"
+            record(
+                name,
+                model,
+                time.perf_counter() - started,
+                np.median(model.history_[phase]["seconds"]),
+            )
+    return rows
+
+
+def print_table(rows) -> None:
+    print()
+    print("| method | ACC % | NMI % | ARI % | k-ACC % | k-NMI % | s / epoch | s / fit |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, r in rows.items():
+        cells = [pm(r[m], 100) for m in ("acc", "nmi", "ari", "k_acc", "k_nmi")]
+        cells += [pm(r["epoch_s"], digits=3), pm(r["fit_s"], digits=1)]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print(
+        "\ns / epoch: pretraining for AE+KM, the clustering phase otherwise (AE-CM: joint phase); "
+        "s / fit excludes the shared pretraining, except for AE+KM (pretraining + k-means) and "
+        "for AE-CM from_paper when it pretrains its own autoencoder.",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["usps", "pendigits"])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--pretrain-epochs", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=50, help="clustering/joint epochs")
+    parser.add_argument("--cm-epochs", type=int, default=None, help="AE-CM's CM phase (--epochs)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--aecm-paper", action="store_true", help="add AE-CM from_paper")
+    args = parser.parse_args()
+    if args.cm_epochs is None:
+        args.cm_epochs = args.epochs
+    print(
+        f"aecm {aecm.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"scikit-learn {sklearn.__version__}, Python {platform.python_version()}, "
+        f"device {args.device}",
+        flush=True,
+    )
+    for dataset in args.datasets:
+        args.dataset = dataset
+        started = time.perf_counter()
+        rows = run_dataset(args)
+        print_table(rows)
+        print(f"{dataset}: {time.perf_counter() - started:.0f} s in all", flush=True)
+
+
+if __name__ == "__main__":
+    main()
