@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
@@ -35,9 +38,29 @@ from aecm.losses import CM_TERMS, PRIOR_EPS, _alpha_by_rank, cm_loss
 from aecm.methods.cm import CMObjective
 from aecm.nn.cm import ClusteringLayer
 from aecm.persistence import PersistenceMixin
-from aecm.training import FlatAdam, LoopConfig, train
+from aecm.training import FlatAdam, LoopConfig, TrainingResult, train
 
 __all__ = ["ClusteringModule"]
+
+
+class _Auto:
+    """The string ``"auto"`` (for ``n_clusters``)."""
+
+    def accepts(self, value) -> bool:
+        return _is_auto(value)
+
+    def __str__(self) -> str:
+        return "'auto'"
+
+
+_AUTO = _Auto()
+
+#: Epochs per pruning phase with ``n_clusters="auto"`` (weights are checked between phases).
+_PHASE_EPOCHS = 5
+
+
+def _is_auto(n_clusters) -> bool:
+    return isinstance(n_clusters, str) and n_clusters == "auto"
 
 
 class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstimator):
@@ -50,8 +73,11 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters ``K``.
+    n_clusters : int or "auto", default=8
+        Number of clusters ``K``. ``"auto"``: start with ``max_clusters`` clusters, train with a
+        Dirichlet prior ``α < 1`` that empties the clusters the data do not need, and remove
+        every cluster whose weight ``π̂_k`` falls below ``min_cluster_weight`` (see Notes); the
+        number found is ``n_clusters_``.
     alpha : float or array-like of shape (n_clusters,), default=1.0
         Concentration of the Dirichlet prior on the mixture weights. ``1`` is no prior; ``> 1``
         pushes towards balanced clusters; ``< 1`` rewards emptying clusters. A vector is sorted
@@ -59,7 +85,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         size** while the data terms grow with it, so the strength of a given ``α`` falls as
         ``batch_size`` grows; its effect is roughly that of ``(α − 1) / batch_size`` relative to
         squared distances in the data's units. The paper's tuned pairs are available through
-        :meth:`from_paper`.
+        :meth:`from_paper`. With ``n_clusters="auto"``, ``alpha`` must be a number: it is the
+        prior of the last stage, at the number of clusters found; the pruning stage sets its
+        own ``α`` (see Notes).
     batch_size : int, default=256
         Rows per mini-batch (the last batch of an epoch may be smaller).
     n_epochs : int, default=150
@@ -73,7 +101,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         ``"kmeans"``: ``U`` from k-means run to convergence (one k-means++ seeding).
         ``"kmeans++"``: the paper's "pre" initialisation, k-means++ seeding and a single Lloyd
         step. ``"random"``: Glorot-uniform weights (the paper's "rand"), no ``U``. An array:
-        ``U`` itself.
+        ``U`` itself (of shape ``(max_clusters, n_features)`` with ``n_clusters="auto"``).
+        With ``n_clusters="auto"`` the encoder starts as the posterior of an isotropic mixture
+        with centroids ``U`` instead of the pseudo-inverse (see Notes).
         Mean NMI (%) over 5 seeds, Pendigits / USPS (``docs/results.md``): with the defaults,
         ``"kmeans"`` 68.6 / 64.3; with the paper's tuned ``alpha``/``batch_size``,
         ``"kmeans"`` 66.5 / 64.0, ``"kmeans++"`` 65.7 / 63.9, ``"random"`` 66.7 / 62.2.
@@ -103,6 +133,16 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         results on the CPU.
     verbose : bool, default=False
         Show a progress bar with the current loss terms.
+    max_clusters : int or None, default=None
+        With ``n_clusters="auto"``: the number of clusters to start from, at least 2 and at
+        most ``n_samples``. None: ``min(50, n_samples // 10)``, at least 2. Ignored otherwise.
+    min_cluster_weight : float in (0, 1), default=0.01
+        With ``n_clusters="auto"``: a cluster is removed as soon as its weight ``π̂_k`` (its
+        share of the data) falls below this; clusters smaller than this cannot be found.
+        Ignored otherwise.
+    prune_strength : float > 0, default=4.0
+        With ``n_clusters="auto"``: ``λ`` of the rule for the pruning stage's ``α`` (see Notes).
+        Larger values give fewer clusters. Ignored otherwise.
 
     Attributes
     ----------
@@ -110,19 +150,26 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         The centroids ``μ`` in input space.
     labels_ : ndarray of shape (n_samples,)
         ``argmax_k γ_ik`` of the training data.
-    weights_ : ndarray of shape (n_clusters,)
+    n_clusters_ : int
+        The number of clusters: ``n_clusters``, or the number found with ``"auto"``.
+    weights_ : ndarray of shape (n_clusters_,)
         Mixture weights ``π̂_k``, the mean soft assignment over the training data.
+    cluster_weights_ : ndarray of shape (n_clusters_,)
+        The same array as ``weights_`` (named to go with ``n_clusters_``).
     loss_ : float
         Final loss on all the training data: E1–E3 summed over all rows (divided by
         ``n_samples × n_features`` if ``normalize_loss``), plus E4 with the mixture weights of
         the whole data set.
     loss_curve_ : list of float
         Loss per epoch (sum over the batches of the epoch), the averaging epoch last.
-    history_ : dict of str to list of float
+    history_ : dict of str to list
         Per epoch: ``"E1"`` … ``"E4"``, ``"loss"`` (sums over the epoch's batches) and
-        ``"seconds"``.
+        ``"seconds"``. With ``n_clusters="auto"`` also, per epoch, ``"n_clusters"`` (the number
+        of clusters trained in that epoch) and ``"alpha"`` (the ``α`` used), and ``"pruned"``:
+        one ``[epoch, ids]`` pair per removal, ``ids`` being the removed clusters' indices among
+        the ``max_clusters`` initial ones, removed after ``epoch`` epochs (counted from 1).
     n_iter_ : int
-        Epochs trained before the averaging epoch.
+        Epochs trained before the averaging epoch (both stages with ``"auto"``).
     converged_ : bool
         Whether training stopped on ``tol`` before ``n_epochs``.
     module_ : ClusteringLayer
@@ -136,10 +183,45 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     -----
     ``transform`` returns the soft assignments ``γ`` (the same as ``predict_proba``): the CM's
     representation of a point is its posterior over clusters.
+
+    **n_clusters="auto".** E4's gradient adds ``(1 − α) / (n_B π̂_k)`` to the cost of putting a
+    point of a batch of ``n_B`` rows in cluster ``k``: with ``α < 1`` every point pays
+    ``τ / π̂_k``, ``τ = (1 − α) / n_B``, for its cluster, so small clusters lose their points
+    and empty. Summed over a cluster's points the price is ``τ`` per sample whatever the
+    cluster's size, so a cluster survives roughly when removing it would raise the mean squared
+    distance ``Σ_k γ_ik ‖x_i − μ_k‖² / n`` by more than ``τ``. The fit therefore runs in two
+    stages:
+
+    1. *Pruning*: ``max_clusters`` clusters (k-means on the initialisation sample), trained in
+       phases of 5 epochs. Before each phase ``α`` is set to
+       ``1 − λ · σ²_max · n_B / K`` (``n_B / K`` becomes ``1 / (K · n_features)`` with
+       ``normalize_loss``), where ``λ = prune_strength``, ``K`` is the current number of
+       clusters and ``σ²_max`` the within-cluster variance along its main direction (the largest
+       eigenvalue of ``Σ_i Σ_k γ_ik (x_i − μ_k)(x_i − μ_k)ᵀ / n``). A cluster then survives
+       when ``K π̂_k`` (its size relative to an even share) times the rise in squared distance
+       of its points when they move to the next cluster exceeds about ``λ σ²_max``: a split of
+       one Gaussian cluster gains about ``σ²`` and is undone, a cluster ``Δ`` away from the
+       next gains about ``Δ²``. ``α`` thus starts near 1 and falls as clusters go. After each
+       phase, clusters with ``π̂_k < min_cluster_weight`` are removed (their rows of ``W``,
+       ``V`` and ``b``; Adam's moments of the others are kept). The stage ends after
+       ``n_epochs`` epochs, or once no cluster was removed for ``2 · n_iter_no_change`` epochs
+       and the loss has converged by ``tol``.
+    2. *Refinement*: the ``K`` clusters left are trained with ``alpha`` as with an integer
+       ``n_clusters`` (``n_epochs``, ``tol``, the averaging epoch).
+
+    The encoder starts as the posterior of the isotropic mixture with the k-means centroids:
+    ``W_k = μ_k / σ²``, ``b_k = −‖μ_k‖² / (2σ²)``; without biases, ``b_k`` is carried by the
+    direction ``v`` (least squares) along which ``x · v ≈ 1``. The pseudo-inverse encoder of
+    the integer case cannot separate more clusters than features and left most points softly
+    assigned: on Pendigits (16 features, 50 clusters) every cluster fell below the threshold
+    at once. Measured with the defaults on synthetic isotropic mixtures, Pendigits and USPS:
+    see ``benchmarks/auto_k.py``. With few batches per epoch (small data sets), pruning needs
+    more epochs: lower ``batch_size`` or raise ``n_epochs``. With restarts (``n_init``), the
+    most frequent number of clusters wins (the smaller on ties), then the lowest final loss.
     """
 
     _parameter_constraints = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), _AUTO],
         "alpha": [Interval(Real, 0, None, closed="neither"), ARRAY_LIKE],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -155,6 +237,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         "device": [DEVICE],
         "random_state": [RANDOM_STATE],
         "verbose": [BOOLEAN, Interval(Integral, 0, None, closed="left")],
+        "max_clusters": [Interval(Integral, 2, None, closed="left"), NONE],
+        "min_cluster_weight": [Interval(Real, 0, 1, closed="neither")],
+        "prune_strength": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -176,6 +261,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         device="auto",
         random_state=None,
         verbose=False,
+        max_clusters=None,
+        min_cluster_weight=0.01,
+        prune_strength=4.0,
     ):
         self.n_clusters = n_clusters
         self.alpha = alpha
@@ -193,6 +281,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.max_clusters = max_clusters
+        self.min_cluster_weight = min_cluster_weight
+        self.prune_strength = prune_strength
 
     @classmethod
     def from_paper(cls, dataset: str, **params) -> ClusteringModule:
@@ -208,12 +299,23 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         return cls(**{**paper.tuned(paper.CM_TUNED, dataset), "init": "random", **params})
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self, X) -> tuple[torch.Tensor | float, np.ndarray | None]:
+    def _check_params(self, X) -> tuple[float | np.ndarray, np.ndarray | None, int]:
+        """Validated ``alpha`` and ``init``, and the number of clusters to start with."""
         validate_params(self, self._parameter_constraints)
         n_samples, n_features = X.shape
-        check_n_clusters(self.n_clusters, n_samples)
+        auto = _is_auto(self.n_clusters)
+        if auto:
+            n_clusters, name = self._max_clusters(n_samples), "max_clusters"
+        else:
+            check_n_clusters(self.n_clusters, n_samples)
+            n_clusters, name = self.n_clusters, "n_clusters"
         alpha = self.alpha
         if not isinstance(alpha, Real):
+            if auto:
+                raise ValueError(
+                    "With n_clusters='auto', alpha must be a single positive number (the prior "
+                    "at the number of clusters found); a vector needs an integer n_clusters."
+                )
             alpha = np.asarray(alpha, dtype=np.float64)
             if alpha.shape != (self.n_clusters,):
                 raise ValueError(
@@ -226,20 +328,28 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         init = None
         if not isinstance(self.init, str):
             init = np.asarray(self.init, dtype=np.float64)
-            if init.shape != (self.n_clusters, n_features):
+            if init.shape != (n_clusters, n_features):
                 raise ValueError(
-                    f"init must have shape (n_clusters, n_features) = "
-                    f"({self.n_clusters}, {n_features}); got {init.shape}."
+                    f"init must have shape ({name}, n_features) = "
+                    f"({n_clusters}, {n_features}); got {init.shape}."
                 )
             if not np.all(np.isfinite(init)):
                 raise ValueError("init contains NaN or infinite values.")
-        return alpha, init
+        return alpha, init, n_clusters
+
+    def _max_clusters(self, n_samples: int) -> int:
+        """``max_clusters``, or its default ``min(50, n_samples // 10)`` (at least 2)."""
+        if self.max_clusters is None:
+            return max(2, min(50, n_samples // 10))
+        check_n_clusters(self.max_clusters, n_samples, "max_clusters")
+        return self.max_clusters
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None):
         """Fit the CM to ``X`` (array-like or sparse CSR of shape (n_samples, n_features))."""
         X = validate_input(self, X, reset=True)
-        alpha, init = self._check_params(X)
+        alpha, init, n_clusters = self._check_params(X)
+        auto = _is_auto(self.n_clusters)
         device = resolve_device(self.device)
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
         config = LoopConfig(
@@ -251,21 +361,24 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             verbose=bool(self.verbose),
             description="CM",
         )
-        best = None
+        runs = []
         with torch_runtime(num_threads=_training_threads(device, self.batch_size, X.shape[1])):
             source = make_source(X, device)
             for seed in restart_seeds(self.random_state, self.n_init):
-                run = self._fit_one(X, source, alpha_t, init, config, seed)
-                if best is None or run[1]["total"] < best[1]["total"]:
-                    best = run
-            layer, loss, result = best
+                if auto:
+                    runs.append(self._fit_auto(X, source, alpha_t, init, config, seed, n_clusters))
+                else:
+                    runs.append(self._fit_one(X, source, alpha_t, init, config, seed))
+            layer, loss, result = _best_run(runs, auto)
             gamma = self._soft_assignments(layer, source)
         self.module_ = layer
         self.device_ = device
         self._alpha_tensor = alpha_t
         self.cluster_centers_ = layer.centroids().detach().cpu().numpy().astype(np.float64)
         self.labels_ = gamma.argmax(axis=1)
+        self.n_clusters_ = layer.n_clusters
         self.weights_ = gamma.mean(axis=0).astype(np.float64)
+        self.cluster_weights_ = self.weights_
         self.loss_ = loss["total"]
         self.history_ = result.history
         self.loss_curve_ = list(result.history["loss"])
@@ -284,7 +397,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
                 # "kmeans++": seeding and one Lloyd step (the paper); "kmeans": Lloyd to the end
                 lloyd_steps = 1 if self.init == "kmeans++" else 300
                 kmeans = KMeans(self.n_clusters, n_init=1, max_iter=lloyd_steps, random_state=seed)
-                init = kmeans.fit(self._init_sample(X, seed)).cluster_centers_
+                init = kmeans.fit(self._init_sample(X, seed, self.n_clusters)).cluster_centers_
             layer.init_from_centroids(torch.as_tensor(init, dtype=torch.float32))
         layer.to(source.device)
         objective = CMObjective(layer, alpha, normalize=self.normalize_loss)
@@ -293,13 +406,91 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         objective.write_back()
         return layer, _full_loss(layer, source, alpha, self.normalize_loss), result
 
-    def _init_sample(self, X, seed: int):
-        """At most ``init_sample_size`` rows of ``X``, drawn without replacement."""
+    def _init_sample(self, X, seed: int, n_clusters: int):
+        """At most ``init_sample_size`` rows of ``X`` (and at least ``n_clusters``), drawn
+        without replacement."""
         size = self.init_sample_size
-        if size is None or X.shape[0] <= max(size, self.n_clusters):
+        if size is None or X.shape[0] <= max(size, n_clusters):
             return X
-        rows = np.random.default_rng(seed).choice(X.shape[0], max(size, self.n_clusters), False)
+        rows = np.random.default_rng(seed).choice(X.shape[0], max(size, n_clusters), False)
         return X[np.sort(rows)]
+
+    # ------------------------------------------------------------------ n_clusters="auto"
+    def _fit_auto(self, X, source, alpha, init, config, seed, max_clusters):
+        """One restart of the automatic number of clusters: pruning stage, then refinement."""
+        generator = cpu_generator(seed)
+        layer = self._auto_initial_layer(X, init, seed, max_clusters).to(source.device)
+        objective = CMObjective(layer, alpha, normalize=self.normalize_loss)
+        optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
+        # α = 1 − λ σ²_max · scale / K, with scale the factor between the penalty per point
+        # and squared distances (n_B, or 1 / n_features when E1–E3 are divided by n_B·d)
+        scale = 1.0 / X.shape[1] if self.normalize_loss else min(self.batch_size, X.shape[0])
+        gram = _gram(source)
+        _, variance = _mixture_statistics(layer, source, gram)
+        ids = np.arange(max_clusters)
+        history: dict[str, list] = {}
+        pruned: list[list] = []
+        epoch = last_change = 0
+        while True:
+            k = objective.layer.n_clusters
+            prune_alpha = 1.0 - self.prune_strength * variance * scale / k
+            objective.alpha = torch.tensor(prune_alpha, dtype=torch.float32, device=source.device)
+            phase = LoopConfig(
+                n_epochs=min(_PHASE_EPOCHS, self.n_epochs - epoch),
+                batch_size=config.batch_size,
+                averaging=False,
+                verbose=config.verbose,
+                description=f"CM auto: pruning, K={k}",
+            )
+            result = train(objective, optimizer, source, phase, generator)
+            _extend(history, result.history, n_clusters=k, alpha=prune_alpha)
+            epoch += result.n_iter
+            objective.write_back()
+            weights, variance = _mixture_statistics(objective.layer, source, gram)
+            small = weights < self.min_cluster_weight
+            if small.all():
+                small[np.argmax(weights)] = False
+            if small.any():
+                keep = torch.as_tensor(np.flatnonzero(~small), device=source.device)
+                index = objective.flat_index(keep)
+                objective = objective.keep_clusters(keep)
+                optimizer = _carry_optimizer(optimizer, objective, index, self.learning_rate)
+                pruned.append([epoch, ids[small].tolist()])
+                ids, last_change = ids[~small], epoch
+            stable = epoch - last_change
+            if epoch >= self.n_epochs or objective.layer.n_clusters == 1:
+                break
+            if last_change and stable >= max(last_change, 2 * config.n_iter_no_change):
+                break
+        objective.alpha = alpha
+        final = LoopConfig(**{**vars(config), "description": f"CM auto: K={len(ids)}"})
+        result = train(objective, optimizer, source, final, generator)
+        _extend(history, result.history, n_clusters=len(ids), alpha=float(alpha))
+        history["pruned"] = pruned
+        objective.write_back()
+        loss = _full_loss(objective.layer, source, alpha, self.normalize_loss)
+        result = TrainingResult(history, n_iter=epoch + result.n_iter, converged=result.converged)
+        return objective.layer, loss, result
+
+    def _auto_initial_layer(self, X, init, seed: int, n_clusters: int) -> ClusteringLayer:
+        """``n_clusters`` clusters from k-means (or ``init``), encoder = mixture posterior."""
+        layer = ClusteringLayer(X.shape[1], n_clusters, bias=self.bias)
+        if isinstance(self.init, str) and self.init == "random":
+            layer.reset_parameters(generator=cpu_generator(seed))
+            return layer
+        sample = self._init_sample(X, seed, n_clusters)
+        if init is None:
+            lloyd_steps = 1 if self.init == "kmeans++" else 300
+            kmeans = KMeans(n_clusters, n_init=1, max_iter=lloyd_steps, random_state=seed)
+            init = kmeans.fit(sample).cluster_centers_
+        weight, bias = _posterior_encoder(sample, init, self.bias)
+        with torch.no_grad():
+            layer.decoder_weight.copy_(torch.as_tensor(init))
+            layer.encoder_weight.copy_(torch.as_tensor(weight))
+            if self.bias:
+                layer.encoder_bias.copy_(torch.as_tensor(bias))
+                layer.decoder_bias.zero_()
+        return layer
 
     # ------------------------------------------------------------------ inference
     def _soft_assignments(self, layer: ClusteringLayer, source: BatchSource) -> np.ndarray:
@@ -356,7 +547,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
 
     def _restore(self, tensors, meta, device) -> None:
         n_features = int(meta["n_features_in_"])
-        layer = ClusteringLayer(n_features, self.n_clusters, bias=self.bias).to(device)
+        n_clusters = int(meta.get("n_clusters_", tensors["weights_"].shape[0]))
+        layer = ClusteringLayer(n_features, n_clusters, bias=self.bias).to(device)
         layer.load_state_dict(
             {k.removeprefix("module."): v for k, v in tensors.items() if k.startswith("module.")}
         )
@@ -366,6 +558,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.cluster_centers_ = tensors["cluster_centers_"].cpu().numpy()
         self.labels_ = tensors["labels_"].cpu().numpy()
         self.weights_ = tensors["weights_"].cpu().numpy()
+        self.cluster_weights_ = self.weights_
+        self.n_clusters_ = n_clusters
         for name, value in meta.items():
             setattr(
                 self,
@@ -386,6 +580,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
 
 #: Fitted attributes saved in the JSON part of a saved model.
 _SAVED_ATTRIBUTES = (
+    "n_clusters_",
     "loss_",
     "loss_curve_",
     "history_",
@@ -394,6 +589,96 @@ _SAVED_ATTRIBUTES = (
     "n_features_in_",
     "feature_names_in_",
 )
+
+
+def _best_run(runs: list, auto: bool):
+    """The restart to keep: the lowest final loss; with ``"auto"``, among the restarts that
+    found the most frequent number of clusters (the smaller one on ties)."""
+    if auto:
+        counts = Counter(run[0].n_clusters for run in runs)
+        top = max(counts.values())
+        k = min(n for n, c in counts.items() if c == top)
+        runs = [run for run in runs if run[0].n_clusters == k]
+    return min(runs, key=lambda run: run[1]["total"])
+
+
+def _posterior_encoder(X, centroids: np.ndarray, bias: bool):
+    """Encoder weights whose softmax is the posterior of an isotropic mixture with equal weights.
+
+    ``W_k = μ_k / σ²`` and ``b_k = −‖μ_k‖² / (2σ²)``, ``σ²`` being the mean squared distance
+    per feature of the rows of ``X`` to their nearest centroid. Without biases, ``b_k`` rides
+    on the direction ``v`` that best solves ``X v = 1`` (least squares): ``W_k + b_k v``. When
+    no such direction exists (centred data), ``v`` is near zero and the encoder is ``μ_k / σ²``.
+    """
+    centroids = np.asarray(centroids, dtype=np.float64)
+    sq_norms = np.einsum("kd,kd->k", centroids, centroids)
+    x_sq = np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X) else (X * X).sum(1)
+    distances = x_sq[:, None] - 2.0 * np.asarray(X @ centroids.T) + sq_norms[None, :]
+    variance = max(float(np.maximum(distances.min(axis=1), 0.0).mean()) / X.shape[1], 1e-12)
+    weight = centroids / variance
+    offset = -sq_norms / (2.0 * variance)
+    if bias:
+        return weight, offset
+    ones = np.ones(X.shape[0])
+    if sp.issparse(X):
+        direction = scipy.sparse.linalg.lsqr(X, ones)[0]
+    else:
+        direction = np.linalg.lstsq(np.asarray(X, dtype=np.float64), ones, rcond=None)[0]
+    return weight + offset[:, None] * direction[None, :], None
+
+
+def _gram(source: BatchSource) -> torch.Tensor:
+    """``XᵀX`` (float64, on the source's device)."""
+    d = source.n_features
+    gram = torch.zeros(d, d, dtype=torch.float64, device=source.device)
+    for batch in source.ordered_batches():
+        batch = batch.double()
+        gram.addmm_(batch.T, batch)
+    return gram
+
+
+def _mixture_statistics(layer: ClusteringLayer, source: BatchSource, gram: torch.Tensor):
+    """The weights ``π̂`` and ``σ²_max``, the largest eigenvalue of the pooled within-cluster
+    covariance ``Σ_i Σ_k γ_ik (x_i − μ_k)(x_i − μ_k)ᵀ / n``, in one pass over the data."""
+    k, d = layer.n_clusters, layer.in_features
+    counts = torch.zeros(k, dtype=torch.float64, device=source.device)
+    moments = torch.zeros(k, d, dtype=torch.float64, device=source.device)
+    with torch.no_grad():
+        for batch in source.ordered_batches():
+            gamma = layer(batch).double()
+            counts += gamma.sum(dim=0)
+            moments.addmm_(gamma.T, batch.double())
+        mu = layer.centroids().double()
+        cross = mu.T @ moments
+        scatter = gram - cross - cross.T + (mu.T * counts) @ mu
+    scatter = (scatter / source.n_samples).cpu().numpy()
+    return (counts / source.n_samples).cpu().numpy(), _top_eigenvalue(scatter)
+
+
+def _top_eigenvalue(matrix: np.ndarray) -> float:
+    """The largest eigenvalue of a symmetric matrix (Lanczos above 512 rows)."""
+    if matrix.shape[0] <= 512:
+        return float(np.linalg.eigvalsh(matrix)[-1])
+    start = np.ones(matrix.shape[0])
+    return float(scipy.sparse.linalg.eigsh(matrix, k=1, which="LA", v0=start)[0][0])
+
+
+def _carry_optimizer(old: FlatAdam, objective: CMObjective, index: torch.Tensor, lr: float):
+    """A FlatAdam for ``objective`` that keeps ``old``'s moments of the kept parameters."""
+    new = FlatAdam(objective.flat, lr=lr, betas=old.betas, eps=old.eps)
+    new.step_count = old.step_count
+    new.exp_avg.copy_(old.exp_avg[index])
+    new.exp_avg_sq.copy_(old.exp_avg_sq[index])
+    return new
+
+
+def _extend(history: dict, part: dict, **constants) -> None:
+    """Append one stage's per-epoch history, plus a per-epoch column for each constant."""
+    n = len(part["loss"])
+    for name, values in part.items():
+        history.setdefault(name, []).extend(values)
+    for name, value in constants.items():
+        history.setdefault(name, []).extend([value] * n)
 
 
 def _training_threads(device: torch.device, batch_size: int, n_features: int) -> int | None:

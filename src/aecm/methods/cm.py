@@ -10,7 +10,7 @@ from aecm.losses import CM_TERMS, cm_loss_closed_form
 from aecm.nn.cm import ClusteringLayer
 from aecm.training import Objective
 
-__all__ = ["CMObjective"]
+__all__ = ["CMObjective", "select_clusters"]
 
 
 class CMObjective(Objective):
@@ -70,3 +70,46 @@ class CMObjective(Objective):
         """Copy the trained flat vector into the layer's parameters."""
         with torch.no_grad():
             vector_to_parameters(self.flat.detach(), self.layer.parameters())
+
+    def flat_index(self, clusters: Tensor) -> Tensor:
+        """Positions in :attr:`flat` of the parameters that belong to ``clusters`` or to none.
+
+        ``clusters`` holds sorted cluster indices. The result lists, in the flat vector's order,
+        the rows of ``W`` and ``V`` and the entries of ``b`` of those clusters, then all of
+        ``c`` (shared by every cluster): the layout of the flat vector of
+        ``CMObjective(select_clusters(self.layer, clusters), ...)``. Used to carry an
+        optimiser's state over when clusters are removed.
+        """
+        k, d = self.layer.n_clusters, self.layer.in_features
+        clusters = clusters.to(self.flat.device)
+        rows = torch.cat((clusters, clusters + k))  # W rows, then V rows
+        parts = [(rows[:, None] * d + torch.arange(d, device=rows.device)).reshape(-1)]
+        if self._b is not None:
+            parts += [2 * k * d + clusters, torch.arange(2 * k * d + k, self.flat.numel())]
+        return torch.cat(parts)
+
+    def keep_clusters(self, clusters: Tensor) -> CMObjective:
+        """A new objective on a copy of the layer that holds only ``clusters`` (sorted indices).
+
+        The trained vector is written back first; this objective is left unchanged. Removing a
+        cluster removes its rows of ``W`` and ``V`` (and its entry of ``b``): the points it held
+        go to the cluster with the next-largest logit.
+        """
+        self.write_back()
+        layer = select_clusters(self.layer, clusters)
+        return CMObjective(layer, self.alpha, normalize=self.normalize)
+
+
+def select_clusters(layer: ClusteringLayer, clusters: Tensor) -> ClusteringLayer:
+    """A new :class:`~aecm.nn.ClusteringLayer` with the parameters of ``clusters`` only."""
+    clusters = torch.as_tensor(clusters, dtype=torch.long, device=layer.encoder_weight.device)
+    bias = layer.encoder_bias is not None
+    out = ClusteringLayer(layer.in_features, int(clusters.numel()), bias=bias)
+    out.to(device=layer.encoder_weight.device, dtype=layer.encoder_weight.dtype)
+    with torch.no_grad():
+        out.encoder_weight.copy_(layer.encoder_weight[clusters])
+        out.decoder_weight.copy_(layer.decoder_weight[clusters])
+        if bias:
+            out.encoder_bias.copy_(layer.encoder_bias[clusters])
+            out.decoder_bias.copy_(layer.decoder_bias)
+    return out
