@@ -5,6 +5,7 @@ from aecm._version import __version__
 from aecm.estimators import AECM, DCN, DEC, DKM, IDEC, AEKMeans, ClusteringModule
 from aecm.gmm import IsotropicGMM
 from aecm.persistence import load
+from aecm.select_k import select_k
 
 __all__ = [
     "AECM",
@@ -19,4 +20,5 @@ __all__ = [
     "datasets",
     "load",
     "metrics",
+    "select_k",
 ]
