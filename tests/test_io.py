@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from aecm.io import DataSpec, atomic_write, infer_image_shape, read_labels, read_table
+from aecm._files import atomic_write
+from aecm.io import DataSpec, infer_image_shape, read_labels, read_table
 
 
 def _csv(tmp_path, text: str, name: str = "data.csv"):
@@ -186,7 +187,7 @@ def test_spec_round_trip_and_column_checks(tmp_path):
     (tmp_path / "preprocessing.safetensors").write_bytes(b"changed")
     with pytest.raises(ValueError, match="sha256"):
         DataSpec.load(tmp_path)
-    with pytest.raises(ValueError, match="was not saved by 'aecm fit'"):
+    with pytest.raises(ValueError, match="written by 'aecm fit'"):
         DataSpec.load(tmp_path / "nowhere")
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from aecm._files import sha256_file
 from aecm._version import __version__
 
 __all__ = [
@@ -523,15 +524,6 @@ def load_cifar10(data_home=None):
 
 
 # ---------------------------------------------------------------------------------- checksums
-def sha256_file(path: str | os.PathLike) -> str:
-    """The sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _gunzipped_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with gzip.open(path, "rb") as handle:

@@ -7,8 +7,8 @@ matrix plus the other columns by name. :meth:`DataSpec.fit` then decides which c
 features, which (if any) holds the labels or the row ids, and fits the imputation and scaling;
 :meth:`DataSpec.transform` turns this or any later table into the model's input and refuses a
 table with different columns, naming them. A spec is saved as JSON plus a safetensors file (no
-pickle) beside a saved model. :func:`atomic_write` writes an output file under a temporary name
-and renames it into place.
+pickle) beside a saved model; it is written through :func:`aecm._files.atomic_write` (a
+temporary file renamed into place).
 
 Every problem with a file raises ``ValueError`` (``OSError`` for the operating system's own
 failures) with a one-line message that names the file and, where there is one, the row, line
@@ -18,10 +18,8 @@ and column.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +28,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from aecm._files import atomic_write, read_manifest, sha256_file
+
 __all__ = [
     "FORMATS",
     "SCALINGS",
     "DataSpec",
     "RawTable",
-    "atomic_write",
     "infer_image_shape",
     "read_labels",
     "read_table",
@@ -797,7 +796,7 @@ class DataSpec:
         # safetensors needs at least one tensor; an empty placeholder keeps the file valid
         tensors = tensors or {"none": np.zeros(0)}
         atomic_write(folder / _SPEC_TENSORS, save(tensors))
-        config = {**self.to_json(), "tensors_sha256": _sha256(folder / _SPEC_TENSORS)}
+        config = {**self.to_json(), "tensors_sha256": sha256_file(folder / _SPEC_TENSORS)}
         atomic_write(folder / _SPEC_JSON, json.dumps(config, indent=1))
 
     @classmethod
@@ -806,24 +805,15 @@ class DataSpec:
         from safetensors.numpy import load_file
 
         folder = Path(folder)
-        config_path, tensors_path = folder / _SPEC_JSON, folder / _SPEC_TENSORS
-        if not config_path.is_file() or not tensors_path.is_file():
-            raise ValueError(
-                f"{folder} has no column description ({_SPEC_JSON}); it was not saved by 'aecm fit'"
-            )
-        try:
-            config = json.loads(config_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{config_path} is not readable JSON: {exc}") from exc
-        if not isinstance(config, dict) or config.get("format") != _SPEC_FORMAT:
-            raise ValueError(f"{config_path} is not an aecm column description")
-        if config.get("format_version") != _SPEC_VERSION:
-            raise ValueError(
-                f"{config_path} has version {config.get('format_version')!r}; this aecm reads "
-                f"version {_SPEC_VERSION}"
-            )
-        if _sha256(tensors_path) != config.get("tensors_sha256"):
-            raise ValueError(f"{tensors_path} is corrupted or was changed: its sha256 differs")
+        config = read_manifest(
+            folder,
+            _SPEC_JSON,
+            _SPEC_TENSORS,
+            kind="a model folder written by 'aecm fit' (no column description)",
+            fmt=_SPEC_FORMAT,
+            version=_SPEC_VERSION,
+        )
+        tensors_path = folder / _SPEC_TENSORS
         arrays = load_file(tensors_path)
         return cls(
             features=list(config["features"]),
@@ -933,37 +923,3 @@ def infer_image_shape(n_features: int, nonnegative: bool) -> tuple[int, int] | N
     if nonnegative and side >= 8 and side * side == n_features:
         return side, side
     return None
-
-
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp's 0600 → the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def current_umask() -> int:
-    """The process's file-creation mask (read by setting it and restoring it at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -8,7 +8,6 @@ a crash never leaves a half-written model where a complete one was.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from aecm._files import read_manifest, sha256_file
 from aecm._version import __version__
 
 __all__ = ["FORMAT_VERSION", "PersistenceMixin", "load", "restore_attributes"]
@@ -45,14 +45,6 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return None  # not representable (a RandomState, a pretrained network): not saved
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def restore_attributes(estimator: Any, meta: dict, names: tuple[str, ...]) -> None:
@@ -89,7 +81,7 @@ class PersistenceMixin:
                 "params": _jsonable(self.get_params(deep=False)),
                 "fitted": _jsonable(meta),
                 "tensors": {name: list(t.shape) for name, t in tensors.items()},
-                "tensors_sha256": _sha256(tmp / _TENSORS),
+                "tensors_sha256": sha256_file(tmp / _TENSORS),
             }
             with open(tmp / _CONFIG, "w") as handle:
                 json.dump(config, handle, indent=1)
@@ -124,23 +116,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu"):
     from aecm._runtime import resolve_device
 
     path = Path(path)
-    config_path, tensors_path = path / _CONFIG, path / _TENSORS
-    if not config_path.is_file() or not tensors_path.is_file():
-        raise ValueError(f"{path} is not an aecm model: it needs {_CONFIG} and {_TENSORS}.")
-    try:
-        with open(config_path) as handle:
-            config = json.load(handle)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{config_path} is not readable JSON: {exc}") from exc
-    if not isinstance(config, dict) or config.get("format") != _FORMAT:
-        raise ValueError(f"{config_path} is not an aecm model description.")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has model format version {config.get('format_version')!r}; this aecm "
-            f"({__version__}) reads version {FORMAT_VERSION} only."
-        )
-    if _sha256(tensors_path) != config.get("tensors_sha256"):
-        raise ValueError(f"{tensors_path} is corrupted or was changed: its sha256 does not match.")
+    config = read_manifest(
+        path, _CONFIG, _TENSORS, kind="an aecm model", fmt=_FORMAT, version=FORMAT_VERSION
+    )
+    tensors_path = path / _TENSORS
     classes = _estimator_classes()
     if config.get("class") not in classes:
         raise ValueError(f"{path} holds an unknown estimator class {config.get('class')!r}.")

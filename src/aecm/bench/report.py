@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aecm._files import atomic_write, save_figure
 from aecm.bench.methods import METHODS
 from aecm.bench.profiles import PROFILES
 from aecm.bench.results import RESULTS_FILE, latest_rows, read_results
@@ -177,30 +177,8 @@ def _figure(summaries, profile, methods, datasets, path: Path) -> Path:
     axes[0].set_title(f"aecm bench, profile {profile}: mean ± std over seeds")
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside right upper", fontsize="small")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=110)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_figure(figure, path, dpi=110)
     return path
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _provenance(rows: list[dict[str, str]]) -> str:
@@ -327,5 +305,5 @@ def write_report(out: str | os.PathLike, *, reference: bool = False) -> ReportFi
         parts += _reference_section({k[2] for k in summaries})
     parts.append(_NOTES)
     markdown = folder / "report.md"
-    _write_text(markdown, "\n\n".join(parts).rstrip() + "\n")
+    atomic_write(markdown, "\n\n".join(parts).rstrip() + "\n")
     return ReportFiles(markdown, tuple(figures))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aecm.io import atomic_write
+from aecm._files import atomic_write
 
 __all__ = [
     "DEEP_METHODS",

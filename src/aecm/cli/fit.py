@@ -272,7 +272,7 @@ def command_line(args: argparse.Namespace) -> str:
 # ---------------------------------------------------------------------------------- writing
 def _write_run(out, estimator, spec, X, clusters, soft, y, metrics, summary, table, args) -> None:
     """Write the run folder under a temporary name beside ``out``, then rename it into place."""
-    from aecm.io import atomic_write, current_umask
+    from aecm._files import atomic_write, current_umask
     from aecm.report import render_report
     from aecm.report.run import (
         LABELS,

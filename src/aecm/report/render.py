@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aecm.io import DataSpec, atomic_write
+from aecm._files import atomic_write
+from aecm.io import DataSpec
 from aecm.report import figures
 from aecm.report.html import Section, image, page, paragraph, table
 from aecm.report.projection import project

@@ -246,6 +246,6 @@ def write_sample(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write the sample arrays as safetensors (through a temporary file and a rename)."""
     from safetensors.numpy import save
 
-    from aecm.io import atomic_write
+    from aecm._files import atomic_write
 
     atomic_write(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
