@@ -88,6 +88,26 @@ class Objective:
     def end_epoch(self, epoch: int) -> None:
         """Called after each epoch (e.g. to refresh a target distribution)."""
 
+    def extra_state(self) -> dict[str, Tensor]:
+        """Tensors besides :meth:`parameters` that training changes (e.g. DCN's centroids).
+
+        Saved with the parameters at the end of each finite epoch when the loop may resume
+        after a non-finite loss (``on_nan="restore"``), and put back by
+        :meth:`load_extra_state`. The default: every tensor attribute that is neither a
+        parameter nor a view of another tensor (views follow the tensor they view).
+        """
+        params = {id(p) for p in self.parameters()}
+        return {
+            name: value.detach().clone()
+            for name, value in vars(self).items()
+            if isinstance(value, Tensor) and id(value) not in params and value._base is None
+        }
+
+    def load_extra_state(self, state: dict[str, Tensor]) -> None:
+        """Put back what :meth:`extra_state` returned."""
+        for name, value in state.items():
+            setattr(self, name, value.clone())
+
 
 class AutogradObjective(Objective):
     """An objective whose gradients come from autograd: subclasses implement :meth:`loss`."""
@@ -118,6 +138,15 @@ class LoopConfig:
     the data per epoch to compute the assignments. ``0`` disables either criterion.
     ``averaging``: after the last epoch, run one more and set the parameters to the mean of
     their values after each of its batches (a Polyak average).
+    ``on_nan``: what a non-finite loss term does. ``"raise"``: put back the parameters of the
+    end of the last finite epoch and raise ``FloatingPointError`` naming the epoch, batch and
+    term. ``"restore"``: put them back (and :meth:`Objective.extra_state`), halve the learning
+    rate, reset the optimiser's state (Adam's moments, SGD's momentum, which the diverging
+    steps filled) and run the epoch again; after ``max_nan_restarts`` restarts in one
+    training run, raise as ``"raise"`` does. ``history["nan_restarts"]`` then counts the
+    restarts before each recorded epoch.
+    ``n_clusters``: when given and the assignments are computed every epoch (``label_tol``),
+    ``history`` also records per epoch ``"empty_clusters"`` and ``"largest_cluster_fraction"``.
     """
 
     n_epochs: int
@@ -128,11 +157,19 @@ class LoopConfig:
     averaging: bool = True
     verbose: bool = False
     description: str = "training"
+    on_nan: str = "raise"
+    max_nan_restarts: int = 5
+    n_clusters: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.on_nan not in ("raise", "restore"):
+            raise ValueError(f"on_nan must be 'raise' or 'restore'; got {self.on_nan!r}.")
 
 
 @dataclass
 class TrainingResult:
-    history: dict[str, list[float]]  # per epoch: terms, "loss", "seconds" (, "label_change")
+    # per epoch: terms, "loss", "seconds" (, "label_change", "nan_restarts", cluster sizes)
+    history: dict[str, list[float]]
     n_iter: int  # epochs before the averaging epoch
     converged: bool
 
@@ -172,17 +209,35 @@ def _loss_converged(losses: list[float], config: LoopConfig) -> bool:
     return before - last < config.tol * abs(before)
 
 
-def _check_finite(values: Tensor, objective: Objective, epoch: int) -> None:
+def _non_finite(values: Tensor, objective: Objective, epoch: int) -> str | None:
+    """None if every value is finite, else where the first non-finite one is."""
     finite = torch.isfinite(values)
     if bool(finite.all()):
-        return
+        return None
     batch, term = (~finite).nonzero()[0].tolist()
-    raise FloatingPointError(
-        f"The loss became non-finite at epoch {epoch + 1}, batch {batch + 1}, term "
-        f"{objective.term_names[term]!r} ({values[batch, term].item()}). The parameters were "
-        "restored to their values at the end of the last finite epoch; lower the learning rate "
-        "or check the data's scale."
+    return (
+        f"epoch {epoch + 1}, batch {batch + 1}, term {objective.term_names[term]!r} "
+        f"({values[batch, term].item()})"
     )
+
+
+def _halve_learning_rate(optimizer: torch.optim.Optimizer | FlatAdam) -> None:
+    """Halve the step size and forget the moments (they hold the diverging steps)."""
+    if isinstance(optimizer, FlatAdam):
+        optimizer.lr /= 2
+        optimizer.step_count = 0
+        optimizer.exp_avg.zero_()
+        optimizer.exp_avg_sq.zero_()
+        return
+    for group in optimizer.param_groups:
+        group["lr"] /= 2
+    optimizer.state.clear()
+
+
+def _cluster_sizes(labels: Tensor, n_clusters: int) -> tuple[int, float]:
+    """The number of empty clusters and the largest cluster's share of the points."""
+    counts = torch.bincount(labels, minlength=n_clusters)
+    return int((counts == 0).sum()), float(counts.max()) / max(labels.numel(), 1)
 
 
 def train(
@@ -212,27 +267,63 @@ def train(
             progress.set_postfix({name: f"{v:.4g}" for name, v in zip(names, sums, strict=True)})
             progress.update(1)
 
+    restore = config.on_nan == "restore"
     good = [p.detach().clone() for p in params]
+    good_extra = objective.extra_state() if restore else {}
+    restarts = 0  # in this run
+    if restore:
+        history["nan_restarts"] = []
 
-    def guard(values: Tensor, epoch: int) -> None:
-        try:
-            _check_finite(values, objective, epoch)
-        except FloatingPointError:
-            with torch.no_grad():
-                torch._foreach_copy_(params, good)
-            raise
+    def finite(values: Tensor, epoch: int) -> bool:
+        """Whether the epoch was finite; if not, put back the last good state, then either
+        raise or (``on_nan="restore"``) halve the learning rate and return False."""
+        nonlocal restarts
+        where = _non_finite(values, objective, epoch)
+        if where is None:
+            return True
+        with torch.no_grad():
+            torch._foreach_copy_(params, good)
+        objective.load_extra_state(good_extra)
+        if not restore or restarts >= config.max_nan_restarts:
+            tried = (
+                f" after {restarts} restarts with the learning rate halved each time"
+                if restore
+                else ""
+            )
+            raise FloatingPointError(
+                f"The loss became non-finite at {where}{tried}. The parameters were restored to "
+                "their values at the end of the last finite epoch; lower the learning rate, "
+                "check the data's scale, or pass on_nan='restore'."
+            )
+        restarts += 1
+        _halve_learning_rate(optimizer)
+        return False
+
+    def keep(values: Tensor) -> None:
+        """Record the finite epoch and remember its state as the last good one."""
+        nonlocal good_extra
+        if restore:
+            history["nan_restarts"].append(restarts - sum(history["nan_restarts"]))
+        with torch.no_grad():
+            torch._foreach_copy_(good, params)
+        if restore:
+            good_extra = objective.extra_state()
 
     n_iter, calm, converged = 0, 0, False
     labels = _assignments(objective, source) if config.label_tol > 0 else None
+    sizes = labels is not None and config.n_clusters is not None
     if labels is not None:
         history["label_change"] = []
+    if sizes:
+        history["empty_clusters"], history["largest_cluster_fraction"] = [], []
     try:
-        for epoch in range(config.n_epochs):
+        epoch = 0
+        while epoch < config.n_epochs:
             started = time.perf_counter()
             values = _run_epoch(objective, optimizer, source, config, generator)
-            guard(values, epoch)
-            with torch.no_grad():
-                torch._foreach_copy_(good, params)
+            if not finite(values, epoch):
+                continue
+            keep(values)
             objective.end_epoch(epoch)
             n_iter = epoch + 1
             if labels is not None:
@@ -241,20 +332,28 @@ def train(
                 labels = new
                 history["label_change"].append(change)
                 calm = calm + 1 if change < config.label_tol else 0
+                if sizes:
+                    empty, largest = _cluster_sizes(labels, config.n_clusters)
+                    history["empty_clusters"].append(empty)
+                    history["largest_cluster_fraction"].append(largest)
             record(values)
+            epoch += 1
             if calm >= config.n_iter_no_change or _loss_converged(history["loss"], config):
                 converged = True
                 break
-        if config.averaging:
+        while config.averaging:
             started = time.perf_counter()
             average = [torch.zeros_like(p) for p in params]
             values = _run_epoch(objective, optimizer, source, config, generator, average)
-            guard(values, n_iter)
+            if not finite(values, n_iter):
+                continue
             n_batches = source.n_batches(config.batch_size)
             with torch.no_grad():
                 for p, a in zip(params, average, strict=True):
                     p.copy_(a / n_batches)
+            keep(values)
             record(values)
+            break
     finally:
         if progress is not None:
             progress.close()
