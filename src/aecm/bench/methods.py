@@ -69,6 +69,19 @@ def _cm(cell: Cell, _):
     )
 
 
+def _cm_default(cell: Cell, _):
+    from aecm import ClusteringModule
+
+    p = cell.profile
+    return ClusteringModule(
+        cell.n_clusters,
+        n_epochs=p.cm_epochs,
+        tol=p.cm_tol,
+        random_state=cell.seed,
+        device=cell.device,
+    )
+
+
 def _kmeans(cell: Cell, _):
     from sklearn.cluster import KMeans
 
@@ -127,6 +140,18 @@ def _aecm(cell: Cell, pretrained):
     )
 
 
+def _aecm_default(cell: Cell, pretrained):
+    from aecm import AECM
+
+    p = cell.profile
+    return AECM(
+        cell.n_clusters,
+        **_deep_common(cell, pretrained),
+        cm_epochs=p.aecm_cm_epochs,
+        n_epochs=p.aecm_joint_epochs,
+    )
+
+
 def _baseline_embedding(cell: Cell) -> int:
     return cell.profile.embedding_dim
 
@@ -141,6 +166,7 @@ METHODS: dict[str, Method] = {
     method.name: method
     for method in (
         Method("cm", "CM (paper's α/batch)", _cm),
+        Method("cm-default", "CM (aecm's defaults)", _cm_default),
         Method("kmeans", "k-means (n_init=10)", _kmeans),
         Method("gmm", "GMM spherical", _gmm, dense=True),
         Method("igmm", "IsotropicGMM (EM)", _igmm),
@@ -150,6 +176,7 @@ METHODS: dict[str, Method] = {
         Method("dcn", "DCN", _deep("DCN"), _baseline_embedding),
         Method("dkm", "DKM", _deep("DKM"), _baseline_embedding),
         Method("aecm", "AE-CM (paper's values)", _aecm, _aecm_embedding),
+        Method("aecm-default", "AE-CM (aecm's defaults)", _aecm_default, _baseline_embedding),
     )
 }
 
