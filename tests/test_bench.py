@@ -194,7 +194,7 @@ def test_corrupted_results_are_refused_with_the_row_number(tmp_path, capsys):
 
 
 def test_unknown_names_list_the_valid_ones(tmp_path, capsys):
-    with pytest.raises(ValueError, match="Unknown method 'svm'; valid: cm, kmeans, gmm, igmm"):
+    with pytest.raises(ValueError, match="Unknown method 'svm'; valid: cm, cm-default, kmeans, gmm, igmm"):
         bench.run_bench("cm,svm", "pendigits", out=tmp_path, log=None)
     with pytest.raises(ValueError, match="Unknown data set 'imagenet'; valid: mnist, fashion"):
         bench.run_bench("cm", "imagenet", out=tmp_path, log=None)
