@@ -201,7 +201,7 @@ def test_unknown_names_list_the_valid_ones(tmp_path, capsys):
     with pytest.raises(ValueError, match="Unknown profile 'huge'; known: quick, medium, paper"):
         bench.run_bench("cm", "pendigits", profile="huge", out=tmp_path, log=None)
     for argv, message in (
-        (["--methods", "svm", "--datasets", "usps"], "Unknown method 'svm'; valid: cm, kmeans"),
+        (["--methods", "svm", "--datasets", "usps"], "Unknown method 'svm'; valid: cm, cm-default, kmeans"),
         (["--datasets", "usps,imagenet"], "Unknown data set 'imagenet'; valid: mnist"),
         (["--methods", "cm"], "--datasets is required (valid: mnist"),
         (["--datasets", "usps", "--profile", "huge"], "invalid choice: 'huge'"),
