@@ -22,9 +22,25 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
 
     Schedule ``"pre"`` (the paper's better variant): (1) pretrain the autoencoder on its
     reconstruction; (2) k-means (20 restarts) on the embedding, and the CM initialised from its
-    centroids (decoder = centroids, encoder = their pseudo-inverse); (3) the CM alone on the
-    frozen embedding for ``cm_epochs``; (4) everything jointly for ``n_epochs``, then an
-    averaging epoch. Schedule ``"rand"`` skips (1)–(3).
+    centroids: decoder = centroids, encoder = the linear softmax classifier that reproduces the
+    k-means partition (:meth:`ClusteringLayer.fit_encoder
+    <aecm.nn.cm.ClusteringLayer.fit_encoder>`, started from the paper's pseudo-inverse
+    encoder); (3) the CM alone on the frozen embedding for ``cm_epochs``; (4) everything jointly
+    for ``n_epochs``, then an averaging epoch. Schedule ``"rand"`` skips (1)–(3).
+
+    Why the fitted encoder: the paper's pseudo-inverse encoder maps each centroid ``U_k`` to the
+    logits ``e_k``, but the embedding is not centred and there is no bias, so its ``argmax``
+    is not the nearest centroid and its ``γ`` are very soft (mean max ``γ`` 0.25–0.58). On a
+    3000-row USPS subset (AE 256-500-500-2000-10 pretrained 15 epochs, 10 CM + 10 joint epochs)
+    it agreed with k-means on only 71 %, 25 % and 54 % of the points for seeds 0, 1, 2, and
+    AE-CM ended at ACC 0.681, 0.523, 0.589 where k-means on the same embedding (AE+KM) had
+    0.677, 0.668, 0.665: training started from a different, worse partition and never
+    recovered. The fitted encoder agrees with k-means on 99.7 % of the points (mean max ``γ``
+    0.995), the CM phase then keeps the partition, and the joint phase improves on it: ACC
+    0.705, 0.683, 0.685 (NMI 0.672, 0.651, 0.651; AE+KM 0.651, 0.633, 0.637); with 50 joint
+    epochs 0.711, 0.689, 0.690. Training the CM phase with the plain CM loss instead of the
+    AE-CM loss did not help with the pseudo-inverse encoder (0.678, 0.534, 0.589) and changed
+    little with the fitted one (0.695, 0.695, 0.685), so the paper's phases are kept.
 
     Parameters
     ----------
@@ -69,6 +85,12 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : bool, default=False
+    on_nan : {"raise", "restore"}, default="raise"
+        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
+        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
+        ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
+        run the epoch again (at most 5 times per training phase, then raise);
+        ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
 
     Attributes
     ----------
@@ -81,7 +103,10 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     loss_ : float
         The AE-CM loss over the training data (batches of ``batch_size``, in order).
     history_ : dict
-        Per phase (``"pretrain"``, ``"cm"``, ``"joint"``), per epoch, each loss term.
+        Per phase (``"pretrain"``, ``"cm"``, ``"joint"``), per epoch, each loss term; and
+        ``"clusters"``: ``{"empty_clusters": [count], "largest_cluster_fraction": [share]}`` of
+        ``labels_`` (a :class:`aecm.exceptions.CollapseWarning` is emitted when a cluster is
+        empty or holds more than 90 % of the points).
     n_iter_ : int
         Epochs of the joint phase.
     """
@@ -121,6 +146,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         device="auto",
         random_state=None,
         verbose=False,
+        on_nan="raise",
     ):
         self._store_init_params(locals())
 
@@ -157,7 +183,12 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
         phases = {}
         if self.schedule == "pre":
-            layer.init_from_centroids(self._kmeans_centroids(autoencoder, source, seed).cpu())
+            centroids = self._kmeans_centroids(autoencoder, source, seed)
+            layer.init_from_centroids(centroids.cpu())
+            # the encoder that reproduces the k-means partition (see the class docstring)
+            z = self._embed(autoencoder, source)
+            labels = torch.cdist(z, centroids).argmin(dim=1)
+            layer.to(source.device).fit_encoder(z, labels)
         else:
             layer.reset_parameters(generator)
         layer.to(source.device)
