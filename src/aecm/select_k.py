@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -24,6 +25,7 @@ from sklearn.utils import check_array
 
 from aecm.estimators._base import restart_seeds
 from aecm.estimators.cm import ClusteringModule
+from aecm.exceptions import CollapseWarning
 from aecm.gmm import IsotropicGMM
 
 __all__ = ["SelectKResult", "cm_mixture", "mixture_bic", "select_k"]
@@ -256,7 +258,17 @@ def select_k(
 
 
 def _fit(X, method: str, k: int, seed: int, params: dict) -> tuple[float, float, np.ndarray]:
-    """One fit: its BIC, its final loss and its labels."""
+    """One fit: its BIC, its final loss and its labels.
+
+    Empty clusters are expected when ``K`` is too large (the BIC then says so): their
+    :class:`~aecm.exceptions.CollapseWarning` is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapseWarning)
+        return _fit_one(X, method, k, seed, params)
+
+
+def _fit_one(X, method: str, k: int, seed: int, params: dict):
     if method == "gmm":
         gmm = IsotropicGMM(k, **{**params, "random_state": seed}).fit(X)
         bic = mixture_bic(X, gmm.weights_, gmm.means_, gmm.covariance_)
