@@ -86,7 +86,8 @@ def test_auto_fitted_attributes_and_history(four, auto_model):
     assert np.isclose(cm.score(X), -cm.loss_ / X.shape[0], rtol=1e-5)
     # one entry per epoch (the averaging epoch included) in every per-epoch column
     history = cm.history_
-    per_epoch = {name: v for name, v in history.items() if name != "pruned"}
+    at_end = ("pruned", "empty_clusters", "largest_cluster_fraction")
+    per_epoch = {name: v for name, v in history.items() if name not in at_end}
     assert {"E1", "E2", "E3", "E4", "loss", "seconds", "n_clusters", "alpha"} == set(per_epoch)
     assert {len(v) for v in per_epoch.values()} == {cm.n_iter_ + 1}
     sizes = history["n_clusters"]
@@ -106,7 +107,8 @@ def test_int_n_clusters_sets_n_clusters_and_keeps_its_history(four):
     X, _ = four
     cm = ClusteringModule(4, random_state=0, **FAST).fit(X)
     assert cm.n_clusters_ == 4 and cm.cluster_weights_ is cm.weights_
-    assert set(cm.history_) == {"E1", "E2", "E3", "E4", "loss", "seconds"}
+    collapse = {"empty_clusters", "largest_cluster_fraction"}  # measured at the end of fit
+    assert set(cm.history_) == {"E1", "E2", "E3", "E4", "loss", "seconds", *collapse}
 
 
 def test_auto_round_trip(tmp_path, four, auto_model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -48,7 +50,8 @@ def test_fitted_attributes_and_methods_agree(blobs):
     terms = cm.loss_terms(X)
     assert np.isclose(sum(terms[k] for k in ("E1", "E2", "E3", "E4")), terms["total"])
     # history: the four terms, the total, and seconds, one entry per epoch plus the averaging one
-    assert set(cm.history_) == {"E1", "E2", "E3", "E4", "loss", "seconds"}
+    collapse = {"empty_clusters", "largest_cluster_fraction"}  # measured at the end of fit
+    assert set(cm.history_) == {"E1", "E2", "E3", "E4", "loss", "seconds", *collapse}
     assert len(cm.loss_curve_) == cm.n_iter_ + 1 == len(cm.history_["E1"])
     assert cm.n_iter_ == FAST["n_epochs"] and not cm.converged_
     # the identity E1 + E2 + E3 = Σ γ ‖x − μ‖² holds on the fitted model, in float64
@@ -87,6 +90,7 @@ def test_float64_dense_sparse_and_dataframe_give_the_same_result(blobs):
     assert list(cm.feature_names_in_) == list(frame.columns)
 
 
+@pytest.mark.filterwarnings("ignore::aecm.exceptions.CollapseWarning")  # init="random"
 def test_n_init_keeps_the_lowest_loss(blobs):
     X, _ = blobs
     single = ClusteringModule(4, n_init=1, random_state=5, init="random", **FAST).fit(X)
@@ -222,6 +226,7 @@ def test_predict_errors():
 
 
 # ---------------------------------------------------------------------- scikit-learn contract
+@pytest.mark.filterwarnings("ignore::aecm.exceptions.CollapseWarning")  # sklearn's toy data
 def test_check_estimator():
     estimator = ClusteringModule(n_epochs=5, batch_size=16, device="cpu")
     expected = estimator._expected_failed_checks()
@@ -303,3 +308,48 @@ def test_verbose_shows_a_progress_bar_with_the_loss_terms(blobs, capsys):
     assert "CM" in err and "E1=" in err and "E4=" in err
     ClusteringModule(4, random_state=0, **{**FAST, "n_epochs": 3}).fit(X)
     assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------------- guards (issue 7)
+def test_on_nan_is_validated_and_restore_records_restarts(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=r"'on_nan' parameter.*'raise', 'restore'"):
+        ClusteringModule(4, on_nan="ignore", **FAST).fit(X)
+    cm = ClusteringModule(4, on_nan="restore", random_state=0, **FAST).fit(X)
+    assert cm.history_["nan_restarts"] == [0] * (cm.n_iter_ + 1)
+
+
+def test_absurd_learning_rate_raises_naming_the_term_in_both_modes(blobs):
+    X, _ = blobs
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch \d+, term 'E\d'"):
+        ClusteringModule(4, learning_rate=1e30, random_state=0, **FAST).fit(X)
+    # halving 1e30 five times does not help: "restore" gives up and says so
+    with pytest.raises(FloatingPointError, match=r"term 'E\d'.*after 5 restarts"):
+        ClusteringModule(4, learning_rate=1e30, on_nan="restore", random_state=0, **FAST).fit(X)
+
+
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")
+def test_collapse_warning_names_the_empty_cluster_and_history_records_it():
+    from aecm.exceptions import CollapseWarning
+
+    # two distinct points, three clusters: k-means repeats a centre, whose twin takes its points
+    X = np.repeat(np.array([[0.0, 1.0], [5.0, 6.0]]), 20, axis=0)
+    cm = ClusteringModule(3, n_epochs=2, batch_size=8, device="cpu", random_state=0)
+    with pytest.warns(CollapseWarning, match=r"1 of the 3 clusters are empty"):
+        cm.fit(X)
+    assert cm.history_["empty_clusters"] == [1]
+    assert cm.history_["largest_cluster_fraction"] == [0.5]
+
+
+def test_collapse_warning_when_one_cluster_dominates():
+    from aecm.estimators._base import check_collapse
+    from aecm.exceptions import CollapseWarning
+
+    with pytest.warns(CollapseWarning, match=r"one cluster holds 95.0% of the 20 points"):
+        stats = check_collapse(np.array([0] * 19 + [1]), 2, "X")
+    assert stats == {"empty_clusters": [0], "largest_cluster_fraction": [0.95]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_collapse(np.array([0] * 19 + [1]), 2, "X", dominance=False)  # "auto"
+        check_collapse(np.zeros(5, dtype=int), 1, "X")  # one cluster holds everything
+        check_collapse(np.array([0] * 18 + [1, 1]), 2, "X")  # 90 % is not above 90 %

@@ -9,6 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import check_estimator
 
 from aecm import AECM, DCN, DEC, DKM, IDEC, AEKMeans
+from aecm.exceptions import CollapseWarning
 from aecm.nn import Autoencoder
 
 SMALL = {
@@ -63,7 +64,7 @@ def test_aecm_clusters_blobs(blobs, aekm, params):
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     assert model.cluster_centers_.shape == (3, 4)
     assert model.cm_.n_clusters == 3
-    assert set(model.history_) == {"pretrain", "cm", "joint"}
+    assert set(model.history_) == {"pretrain", "cm", "joint", "clusters"}
     assert len(model.history_["joint"]["prior"]) == model.n_iter_ + 1  # + averaging epoch
     assert np.isfinite(model.score(X))
 
@@ -73,8 +74,10 @@ def test_aecm_rand_schedule_trains_from_scratch(blobs):
     # clusters (ARI 0.57 with alpha=10, one cluster with alpha<=3), so only training is checked.
     X, _ = blobs
     paper_form = {"loss": "paper", "alpha": 10.0, "beta": 1.0, "lbd": 1.0}
-    model = AECM(3, schedule="rand", n_epochs=30, random_state=0, **paper_form, **SMALL).fit(X)
-    assert set(model.history_) == {"joint"}
+    with pytest.warns(CollapseWarning, match="1 of the 3 clusters are empty"):
+        model = AECM(3, schedule="rand", n_epochs=30, random_state=0, **paper_form, **SMALL)
+        model.fit(X)
+    assert set(model.history_) == {"joint", "clusters"}
     losses = model.history_["joint"]["loss"]
     assert losses[-1] < 0.5 * losses[0]
     assert len(np.unique(model.labels_)) >= 2
@@ -132,7 +135,7 @@ def test_baselines_cluster_blobs(blobs, aekm, estimator):
     assert adjusted_rand_score(y, model.labels_) > 0.9
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     assert model.cluster_centers_.shape == (3, 4)
-    assert set(model.history_) == {"clustering"}
+    assert set(model.history_) == {"clustering", "clusters"}
     assert np.isfinite(model.score(X))
     if estimator is DCN:
         assert not hasattr(model, "predict_proba")
@@ -142,6 +145,7 @@ def test_baselines_cluster_blobs(blobs, aekm, estimator):
         np.testing.assert_array_equal(proba.argmax(axis=1), model.labels_)
 
 
+@pytest.mark.filterwarnings("ignore::aecm.exceptions.CollapseWarning")  # sklearn's toy data
 @pytest.mark.parametrize("estimator", [AEKMeans, AECM, DEC, IDEC, DCN, DKM])
 def test_check_estimator(estimator):
     params = {**SMALL, "pretrain_epochs": 2, "embedding_dim": 8, "hidden_dims": (8,)}
@@ -169,3 +173,42 @@ def test_verbose_progress_shows_each_phase_with_its_loss_terms(blobs, capsys):
         assert text in err, text
     AECM(3, **params).fit(X)
     assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------------- guards (issue 7)
+TINY = {"hidden_dims": (8,), "embedding_dim": 2, "pretrain_epochs": 2, "n_epochs": 2}
+
+
+@pytest.mark.parametrize("estimator", [AEKMeans, AECM, DEC, IDEC, DCN, DKM])
+def test_on_nan_is_a_parameter_of_every_deep_estimator(blobs, estimator):
+    X, _ = blobs
+    assert estimator().get_params()["on_nan"] == "raise"
+    with pytest.raises(ValueError, match="'on_nan' parameter"):
+        estimator(2, on_nan="skip", device="cpu", **TINY).fit(X)
+
+
+def test_on_nan_restore_is_passed_to_every_phase(blobs):
+    X, _ = blobs
+    model = AECM(2, on_nan="restore", cm_epochs=2, device="cpu", random_state=0, **TINY).fit(X)
+    for phase in ("pretrain", "cm", "joint"):
+        assert set(model.history_[phase]["nan_restarts"]) == {0}
+
+
+def test_absurd_learning_rate_restore_gives_up_with_the_term_named(blobs):
+    X, _ = blobs
+    model = DCN(3, learning_rate=1e30, on_nan="restore", device="cpu", random_state=0, **TINY)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch \d+, term '\w+'.*5 restarts"):
+        model.fit(X)
+
+
+def test_dec_records_cluster_sizes_per_epoch_and_at_the_end(blobs):
+    X, _ = blobs
+    model = DEC(3, device="cpu", random_state=0, tol=1e-9, **TINY).fit(X)
+    clustering = model.history_["clustering"]
+    assert len(clustering["empty_clusters"]) == len(clustering["loss"]) == model.n_iter_
+    assert all(0 < f <= 1 for f in clustering["largest_cluster_fraction"])
+    sizes = np.bincount(model.labels_, minlength=3)
+    assert model.history_["clusters"] == {
+        "empty_clusters": [int((sizes == 0).sum())],
+        "largest_cluster_fraction": [sizes.max() / len(X)],
+    }

@@ -112,6 +112,8 @@ DEVICE = _Device()
 ARRAY_LIKE = _ArrayLike()
 RANDOM_STATE = _RandomState()
 NONE = _NoneValue()
+#: ``on_nan`` of the torch-trained estimators: what a non-finite loss does (see ``LoopConfig``).
+ON_NAN = Options(("raise", "restore"))
 
 
 def validate_params(estimator: Any, constraints: dict[str, list]) -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
-__all__ = ["check_n_clusters", "restart_seeds", "validate_input"]
+from aecm.exceptions import CollapseWarning
+
+__all__ = ["check_collapse", "check_n_clusters", "restart_seeds", "validate_input"]
+
+#: A fit "collapsed" when one cluster holds more than this share of the points.
+DOMINANT_FRACTION = 0.9
 
 
 def validate_input(estimator, X, *, reset: bool):
@@ -76,3 +83,35 @@ def sparse_checks_not_applicable(estimator_name: str) -> dict[str, str]:
         "input is supported and tested against dense input."
     )
     return {"check_estimator_sparse_array": reason, "check_estimator_sparse_matrix": reason}
+
+
+def check_collapse(
+    labels: np.ndarray, n_clusters: int, estimator_name: str, *, dominance: bool = True
+) -> dict[str, list]:
+    """Warn (:class:`~aecm.exceptions.CollapseWarning`) when clusters are empty or one dominates.
+
+    ``labels`` are the final hard assignments, in ``[0, n_clusters)``. A cluster with no point,
+    or (with ``dominance`` and at least two clusters) one holding more than 90 % of the points,
+    gives one warning that names the cluster sizes. Returns ``{"empty_clusters": [count],
+    "largest_cluster_fraction": [share]}``, one-element lists so that it fits in ``history_``
+    next to the per-epoch lists.
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64).ravel(), minlength=n_clusters)
+    n = max(int(counts.sum()), 1)
+    empty = int(np.count_nonzero(counts == 0))
+    largest = float(counts.max()) / n if counts.size else 0.0
+    problems = []
+    if empty:
+        problems.append(f"{empty} of the {n_clusters} clusters are empty")
+    if dominance and n_clusters > 1 and largest > DOMINANT_FRACTION:
+        problems.append(f"one cluster holds {largest:.1%} of the {n} points")
+    if problems:
+        shown = ", ".join(str(c) for c in counts[:20]) + (", …" if counts.size > 20 else "")
+        warnings.warn(
+            f"{estimator_name}: the clusters collapsed: {' and '.join(problems)} (points per "
+            f"cluster: {shown}). Try another random_state, more restarts (n_init), a lower "
+            "learning rate or fewer clusters.",
+            CollapseWarning,
+            stacklevel=3,
+        )
+    return {"empty_clusters": [empty], "largest_cluster_fraction": [largest]}

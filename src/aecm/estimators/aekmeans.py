@@ -46,6 +46,7 @@ class AEKMeans(DeepClusterer):
         device="auto",
         random_state=None,
         verbose=False,
+        on_nan="raise",
     ):
         self._store_init_params(locals())
 

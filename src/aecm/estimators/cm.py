@@ -20,6 +20,7 @@ from aecm._params import (
     BOOLEAN,
     DEVICE,
     NONE,
+    ON_NAN,
     RANDOM_STATE,
     Interval,
     Options,
@@ -28,6 +29,7 @@ from aecm._params import (
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
 from aecm.estimators._base import (
+    check_collapse,
     check_n_clusters,
     cpu_generator,
     output_dtype,
@@ -144,6 +146,12 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     prune_strength : float > 0, default=4.0
         With ``n_clusters="auto"``: ``λ`` of the rule for the pruning stage's ``α`` (see Notes).
         Larger values give fewer clusters. Ignored otherwise.
+    on_nan : {"raise", "restore"}, default="raise"
+        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
+        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
+        ``"restore"``: put them back, halve the learning rate, reset Adam's moments and run
+        the epoch again (at most 5 times per training run, then raise);
+        ``history_["nan_restarts"]`` counts the restarts before each epoch.
 
     Attributes
     ----------
@@ -169,6 +177,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         of clusters trained in that epoch) and ``"alpha"`` (the ``α`` used), and ``"pruned"``:
         one ``[epoch, ids]`` pair per removal, ``ids`` being the removed clusters' indices among
         the ``max_clusters`` initial ones, removed after ``epoch`` epochs (counted from 1).
+        At the end, ``"empty_clusters"`` and ``"largest_cluster_fraction"``: one-element lists
+        measured on ``labels_``; a :class:`aecm.exceptions.CollapseWarning` is emitted when a
+        cluster is empty or (with an integer ``n_clusters`` ≥ 2) holds more than 90 % of the
+        points. With ``"auto"`` only the clusters kept count: pruned ones are not empty ones.
     n_iter_ : int
         Epochs trained before the averaging epoch (both stages with ``"auto"``).
     converged_ : bool
@@ -259,6 +271,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         "max_clusters": [Interval(Integral, 2, None, closed="left"), NONE],
         "min_cluster_weight": [Interval(Real, 0, 1, closed="neither")],
         "prune_strength": [Interval(Real, 0, None, closed="neither")],
+        "on_nan": [ON_NAN],
     }
 
     def __init__(
@@ -283,6 +296,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         max_clusters=None,
         min_cluster_weight=0.01,
         prune_strength=4.0,
+        on_nan="raise",
     ):
         self.n_clusters = n_clusters
         self.alpha = alpha
@@ -303,6 +317,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.max_clusters = max_clusters
         self.min_cluster_weight = min_cluster_weight
         self.prune_strength = prune_strength
+        self.on_nan = on_nan
 
     @classmethod
     def from_paper(cls, dataset: str, **params) -> ClusteringModule:
@@ -379,6 +394,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             averaging=self.averaging,
             verbose=bool(self.verbose),
             description="CM",
+            on_nan=self.on_nan,
         )
         runs = []
         with torch_runtime(num_threads=_training_threads(device, self.batch_size, X.shape[1])):
@@ -400,6 +416,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.cluster_weights_ = self.weights_
         self.loss_ = loss["total"]
         self.history_ = result.history
+        self.history_.update(
+            check_collapse(self.labels_, layer.n_clusters, "ClusteringModule", dominance=not auto)
+        )
         self.loss_curve_ = list(result.history["loss"])
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
@@ -474,7 +493,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
                 keep = torch.as_tensor(np.flatnonzero(~small), device=source.device)
                 index = objective.flat_index(keep)
                 objective = objective.keep_clusters(keep)
-                optimizer = _carry_optimizer(optimizer, objective, index, self.learning_rate)
+                optimizer = _carry_optimizer(optimizer, objective, index, optimizer.lr)
                 pruned.append([epoch, ids[small].tolist()])
                 ids, last_change = ids[~small], epoch
             stable = epoch - last_change

@@ -49,6 +49,7 @@ class DCN(DeepClusterer):
         device="auto",
         random_state=None,
         verbose=False,
+        on_nan="raise",
     ):
         self._store_init_params(locals())
 
@@ -119,6 +120,7 @@ class DKM(SoftAssignmentMixin, DeepClusterer):
         device="auto",
         random_state=None,
         verbose=False,
+        on_nan="raise",
     ):
         self._store_init_params(locals())
 

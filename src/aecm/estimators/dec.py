@@ -52,6 +52,7 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
         device="auto",
         random_state=None,
         verbose=False,
+        on_nan="raise",
     ):
         self._store_init_params(locals())
 
@@ -123,5 +124,6 @@ class IDEC(DEC):
         device="auto",
         random_state=None,
         verbose=False,
+        on_nan="raise",
     ):
         self._store_init_params(locals())

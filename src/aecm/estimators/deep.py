@@ -20,10 +20,20 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from aecm._params import BOOLEAN, DEVICE, NONE, RANDOM_STATE, Interval, _ArrayLike, validate_params
+from aecm._params import (
+    BOOLEAN,
+    DEVICE,
+    NONE,
+    ON_NAN,
+    RANDOM_STATE,
+    Interval,
+    _ArrayLike,
+    validate_params,
+)
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
 from aecm.estimators._base import (
+    check_collapse,
     check_n_clusters,
     cpu_generator,
     output_dtype,
@@ -70,6 +80,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         "device": [DEVICE],
         "random_state": [RANDOM_STATE],
         "verbose": [BOOLEAN, Interval(Integral, 0, None, closed="left")],
+        "on_nan": [ON_NAN],
     }
 
     def _store_init_params(self, values: dict[str, Any]) -> None:
@@ -113,6 +124,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
             batch_size=self.batch_size,
             verbose=bool(self.verbose),
             description=description,
+            on_nan=self.on_nan,
             **kwargs,
         )
 
@@ -151,6 +163,9 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         self.history_ = {
             name: result.history for name, result in phases.items() if result is not None
         }
+        self.history_["clusters"] = check_collapse(
+            self.labels_, self.n_clusters, type(self).__name__
+        )
         last = [result for result in phases.values() if result is not None]
         self.n_iter_ = last[-1].n_iter if last else 0
         return self
@@ -199,7 +214,9 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         """The method's clustering phase: ``n_epochs`` of the loop with ``tol``."""
         name = type(self).__name__
         loop = self._loop_config(
-            self.n_epochs, name, **{"averaging": False, "tol": self.tol, **config}
+            self.n_epochs,
+            name,
+            **{"averaging": False, "tol": self.tol, "n_clusters": self.n_clusters, **config},
         )
         return train(objective, optimizer, source, loop, generator)
 
