@@ -353,3 +353,22 @@ def test_collapse_warning_when_one_cluster_dominates():
         check_collapse(np.array([0] * 19 + [1]), 2, "X", dominance=False)  # "auto"
         check_collapse(np.zeros(5, dtype=int), 1, "X")  # one cluster holds everything
         check_collapse(np.array([0] * 18 + [1, 1]), 2, "X")  # 90 % is not above 90 %
+
+
+def test_values_too_large_for_float32_are_refused_not_turned_into_nan(blobs):
+    # found by tests/test_properties.py: 3.46e38 overflowed in the cast to float32 (inf, then
+    # NaN probabilities); 1.26e38 fitted on ordinary data predicted through inf logits
+    X, _ = blobs
+    cm = ClusteringModule(4, random_state=0, **FAST).fit(X)
+    for value in (3.46e38, 1.26e38, 1e16):
+        Y = X[:3].astype(np.float64)
+        Y[1, 2] = -value
+        with pytest.raises(ValueError, match=r"computes in float32 and accepts at most 1e\+15"):
+            cm.predict_proba(Y)
+        with pytest.raises(ValueError, match="Scale the data first"):
+            ClusteringModule(2, **FAST).fit(np.vstack([X, Y]))
+    sparse = sp.csr_matrix(np.vstack([X, Y]))
+    with pytest.raises(ValueError, match="as large as 1e\\+16"):
+        ClusteringModule(2, **FAST).fit(sparse)
+    Y[1, 2] = 1e15  # the limit itself is fine
+    assert np.isfinite(cm.predict_proba(Y)).all()

@@ -212,3 +212,19 @@ def test_dec_records_cluster_sizes_per_epoch_and_at_the_end(blobs):
         "empty_clusters": [int((sizes == 0).sum())],
         "largest_cluster_fraction": [sizes.max() / len(X)],
     }
+
+
+@pytest.mark.parametrize("estimator", [DEC, AECM, AEKMeans])
+def test_values_too_large_for_float32_are_refused_not_turned_into_nan(blobs, estimator):
+    # found by tests/test_properties.py: DEC.predict_proba([[1.26e38, ...]]) returned NaN (the
+    # squared distances overflowed float32), and 3.46e38 overflowed in the cast to float32
+    X, _ = blobs
+    model = estimator(2, device="cpu", random_state=0, **TINY).fit(X)
+    for value in (3.46e38, 1.26e38, 1e16):
+        Y = X[:3].astype(np.float64)
+        Y[0, 0] = value
+        for method in ("predict", "transform"):
+            with pytest.raises(ValueError, match=r"computes in float32 and accepts at most"):
+                getattr(model, method)(Y)
+        with pytest.raises(ValueError, match="Scale the data first"):
+            estimator(2, device="cpu", **TINY).fit(np.vstack([X, Y]))

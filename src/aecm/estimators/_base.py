@@ -18,13 +18,20 @@ __all__ = ["check_collapse", "check_n_clusters", "restart_seeds", "validate_inpu
 DOMINANT_FRACTION = 0.9
 
 
-def validate_input(estimator, X, *, reset: bool):
+#: The largest magnitude the torch-trained estimators accept. They compute in float32, whose
+#: squares overflow above ~1.8e19; at 1e15, sums of squares over up to ~3e8 values (a batch's
+#: rows × features) stay finite. Larger values gave NaN probabilities or an inf embedding.
+FLOAT32_SAFE_MAX = 1e15
+
+
+def validate_input(estimator, X, *, reset: bool, float32: bool = False):
     """Validate ``X`` for ``fit`` (``reset=True``) or later calls; returns a float array or CSR.
 
     Dense input keeps float32/float64 (other numbers become float64); sparse input must be CSR
     (other formats are converted). NaN/inf, 1-D or empty input, a single sample (in ``fit``),
     non-numeric values and a different number of features than at ``fit`` raise errors naming
-    the problem.
+    the problem. ``float32``: the estimator computes in float32, so values larger than
+    :data:`FLOAT32_SAFE_MAX` in magnitude are refused too (``ValueError``).
     """
     dtype = getattr(X, "dtype", None)
     if dtype is not None and not sp.issparse(X) and getattr(dtype, "kind", "f") in "USO":
@@ -36,7 +43,7 @@ def validate_input(estimator, X, *, reset: bool):
                 f"X must contain only numbers; got values of dtype {dtype} that cannot be "
                 f"converted to float ({exc}). Encode or drop non-numeric columns first."
             ) from exc
-    return validate_data(
+    X = validate_data(
         estimator,
         X,
         accept_sparse="csr",
@@ -44,6 +51,18 @@ def validate_input(estimator, X, *, reset: bool):
         ensure_min_samples=2 if reset else 1,
         reset=reset,
     )
+    if float32:
+        values = X.data if sp.issparse(X) else X
+        # max and -min: no temporary copy of X
+        largest = max(float(values.max()), -float(values.min())) if values.size else 0.0
+        if largest > FLOAT32_SAFE_MAX:
+            raise ValueError(
+                f"X has values as large as {largest:.3g} in magnitude; "
+                f"{type(estimator).__name__} computes in float32 and accepts at most "
+                f"{FLOAT32_SAFE_MAX:.0e} (squared distances would overflow to inf and give "
+                "NaN). Scale the data first, e.g. with sklearn.preprocessing.StandardScaler."
+            )
+    return X
 
 
 def check_n_clusters(n_clusters: int, n_samples: int, name: str = "n_clusters") -> None:

@@ -381,7 +381,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None):
         """Fit the CM to ``X`` (array-like or sparse CSR of shape (n_samples, n_features))."""
-        X = validate_input(self, X, reset=True)
+        X = validate_input(self, X, reset=True, float32=True)
         alpha, init, n_clusters = self._check_params(X)
         auto = _is_auto(self.n_clusters)
         device = resolve_device(self.device)
@@ -539,7 +539,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
 
     def _source(self, X) -> BatchSource:
         check_is_fitted(self)
-        X = validate_input(self, X, reset=False)
+        X = validate_input(self, X, reset=False, float32=True)
         return X, make_source(X, self.device_)
 
     def predict_proba(self, X):

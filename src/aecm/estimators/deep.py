@@ -136,7 +136,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
 
     def fit(self, X, y=None):
         """Fit to ``X`` (array-like or sparse CSR of shape (n_samples, n_features))."""
-        X = validate_input(self, X, reset=True)
+        X = validate_input(self, X, reset=True, float32=True)
         validate_params(self, self._parameter_constraints)
         check_n_clusters(self.n_clusters, X.shape[0])
         hidden_dims = self._validate_hidden_dims()
@@ -237,7 +237,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
     # ------------------------------------------------------------------ inference
     def _source(self, X) -> tuple[Any, BatchSource]:
         check_is_fitted(self)
-        X = validate_input(self, X, reset=False)
+        X = validate_input(self, X, reset=False, float32=True)
         return X, make_source(X, self.device_)
 
     @torch.no_grad()
