@@ -1,0 +1,74 @@
+"""Clustering quality of the deep estimators on real data: a 3000-row USPS subset.
+
+Every method starts from the same pretrained autoencoder per seed, so the comparison with
+AE+KM (k-means on that embedding) is fair. The budget is small to keep the file fast: hidden
+layers (256, 256, 1024) instead of the paper's (500, 500, 2000), 15 pretraining epochs, AE-CM
+10 CM + 10 joint epochs, DEC/IDEC 20 epochs with the target refreshed every epoch
+(``update_interval=12`` batches: with the default 140 the target was never refreshed in 10
+epochs of 12 batches, and DEC/IDEC stayed at AE+KM's partition).
+
+Measured (seeds 0, 1, 2; ACC): AE+KM 0.643, 0.641, 0.682 (mean 0.655); AE-CM 0.661, 0.665,
+0.678 (mean 0.668); DEC 0.660, 0.677, 0.696 (mean 0.678); IDEC 0.641, 0.643, 0.677 (mean
+0.654). IDEC (clustering weight 0.1) does not improve on AE+KM within this budget, so for it
+only "not worse" is asserted. Before AE-CM's encoder was fitted to the k-means partition
+(see :class:`aecm.AECM`), AE-CM fell to ACC 0.52 on one seed of this subset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aecm import AECM, DEC, IDEC, AEKMeans, datasets
+from aecm.metrics import clustering_accuracy
+
+DATA_HOME = "/work/shared/datasets"
+SEEDS = (0, 1, 2)
+COMMON = {"hidden_dims": (256, 256, 1024), "device": "cpu"}
+
+# about 85 s of one busy core per seed when measured (1 thread, machine shared): over the
+# one-minute target for the default test run, so it is marked slow until the budget is cut
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def usps_subset():
+    try:
+        X, y = datasets.load("usps", DATA_HOME)
+    except (FileNotFoundError, OSError) as error:
+        pytest.skip(f"USPS not available: {error}")
+    rows = np.random.default_rng(0).permutation(len(X))[:3000]
+    return X[rows].astype(np.float32), y[rows]
+
+
+@pytest.fixture(scope="session")
+def scores(usps_subset):
+    """ACC of AE+KM, AE-CM, DEC and IDEC per seed, from one pretrained autoencoder per seed."""
+    X, y = usps_subset
+    out = {name: [] for name in ("aekm", "aecm", "dec", "idec")}
+    for seed in SEEDS:
+        aekm = AEKMeans(10, pretrain_epochs=15, random_state=seed, **COMMON).fit(X)
+        models = {
+            "aekm": aekm,
+            "aecm": AECM(10, cm_epochs=10, n_epochs=10, pretrained=aekm, random_state=seed),
+            "dec": DEC(10, n_epochs=20, update_interval=12, pretrained=aekm, random_state=seed),
+            "idec": IDEC(10, n_epochs=20, update_interval=12, pretrained=aekm, random_state=seed),
+        }
+        for name, model in models.items():
+            if name != "aekm":
+                model.set_params(**COMMON).fit(X)
+            out[name].append(clustering_accuracy(y, model.labels_))
+    return {name: np.array(values) for name, values in out.items()}
+
+
+def test_aecm_keeps_or_improves_on_kmeans_of_the_pretrained_embedding(scores):
+    assert scores["aecm"].min() >= 0.63, scores
+    assert scores["aecm"].mean() >= scores["aekm"].mean() - 0.005, scores
+
+
+def test_dec_improves_on_kmeans_of_the_pretrained_embedding(scores):
+    assert scores["dec"].mean() >= scores["aekm"].mean() + 0.01, scores
+
+
+def test_idec_does_not_degrade_kmeans_of_the_pretrained_embedding(scores):
+    assert scores["idec"].mean() >= scores["aekm"].mean() - 0.01, scores
