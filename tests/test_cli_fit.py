@@ -136,7 +136,7 @@ def test_deep_method_with_few_epochs(tmp_path, capsys):
     assert code == 0
     summary = json.loads((out / "run.json").read_text())
     assert summary["estimator"] == "IDEC" and summary["image_shape"] == [8, 8]
-    assert set(summary["history"]) == {"pretrain", "clustering"}
+    assert set(summary["history"]) == {"pretrain", "clustering", "clusters"}
     assert (out / "figures" / "centroids.png").is_file()
     loaded = aecm.load(out / "model")
     assert loaded.hidden_dims == [16, 16] and loaded.n_epochs == 2
