@@ -10,7 +10,6 @@ fitted (its centroids, the shared variance of its soft assignments and its weigh
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_array
 
+from aecm._files import save_figure
 from aecm.estimators._base import restart_seeds
 from aecm.estimators.cm import ClusteringModule
 from aecm.exceptions import CollapseWarning
@@ -150,15 +150,7 @@ class SelectKResult:
         bottom.set_ylim(min(-0.05, float(finite.min(initial=0.0)) - 0.05), 1.05)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                figure.savefig(out, format="png", dpi=100)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return save_figure(figure, path, dpi=100)
 
 
 def _check_k_range(k_range: Iterable[int], n_samples: int) -> np.ndarray:
