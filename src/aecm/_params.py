@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Interval", "Options", "validate_params"]
+__all__ = ["AUTO", "Interval", "Options", "is_auto", "validate_params"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,20 @@ class _Device:
         return "a device name ('auto', 'cpu', 'cuda', 'cuda:N') or a torch.device"
 
 
+def is_auto(value: Any) -> bool:
+    """Whether ``value`` is the string ``"auto"`` (e.g. ``n_clusters="auto"``)."""
+    return isinstance(value, str) and value == "auto"
+
+
+class _Auto:
+    def accepts(self, value: Any) -> bool:
+        return is_auto(value)
+
+    def __str__(self) -> str:
+        return "'auto'"
+
+
+AUTO = _Auto()
 BOOLEAN = _Bool()
 DEVICE = _Device()
 ARRAY_LIKE = _ArrayLike()

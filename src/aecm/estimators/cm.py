@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
@@ -17,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from aecm import paper
 from aecm._params import (
     ARRAY_LIKE,
+    AUTO,
     BOOLEAN,
     DEVICE,
     NONE,
@@ -24,6 +22,7 @@ from aecm._params import (
     RANDOM_STATE,
     Interval,
     Options,
+    is_auto,
     validate_params,
 )
 from aecm._runtime import resolve_device, torch_runtime
@@ -39,35 +38,19 @@ from aecm.estimators._base import (
 )
 from aecm.losses import CM_TERMS, PRIOR_EPS, _alpha_by_rank, cm_loss
 from aecm.methods.cm import CMObjective
+from aecm.methods.pruning import (
+    PruningConfig,
+    best_restart,
+    default_max_clusters,
+    extend_history,
+    posterior_layer,
+    prune_clusters,
+)
 from aecm.nn.cm import ClusteringLayer
 from aecm.persistence import PersistenceMixin
 from aecm.training import FlatAdam, LoopConfig, TrainingResult, train
 
 __all__ = ["ClusteringModule"]
-
-
-class _Auto:
-    """The string ``"auto"`` (for ``n_clusters``)."""
-
-    def accepts(self, value) -> bool:
-        return _is_auto(value)
-
-    def __str__(self) -> str:
-        return "'auto'"
-
-
-_AUTO = _Auto()
-
-#: Epochs per pruning phase with ``n_clusters="auto"`` (weights are checked between phases).
-_PHASE_EPOCHS = 5
-
-#: The pruning stage ends once no cluster's weight fell by more than this fraction over the last
-#: ``2 · n_iter_no_change`` epochs (no cluster is on its way out).
-_SHRINK_TOL = 0.05
-
-
-def _is_auto(n_clusters) -> bool:
-    return isinstance(n_clusters, str) and n_clusters == "auto"
 
 
 class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstimator):
@@ -261,7 +244,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     """
 
     _parameter_constraints = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), _AUTO],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), AUTO],
         "alpha": [Interval(Real, 0, None, closed="neither"), ARRAY_LIKE],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -346,7 +329,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         """Validated ``alpha`` and ``init``, and the number of clusters to start with."""
         validate_params(self, self._parameter_constraints)
         n_samples, n_features = X.shape
-        auto = _is_auto(self.n_clusters)
+        auto = is_auto(self.n_clusters)
         if auto:
             n_clusters, name = self._max_clusters(n_samples), "max_clusters"
         else:
@@ -383,7 +366,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     def _max_clusters(self, n_samples: int) -> int:
         """``max_clusters``, or its default ``min(50, n_samples // 10)`` (at least 2)."""
         if self.max_clusters is None:
-            return max(2, min(50, n_samples // 10))
+            return default_max_clusters(n_samples)
         check_n_clusters(self.max_clusters, n_samples, "max_clusters")
         return self.max_clusters
 
@@ -392,7 +375,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         """Fit the CM to ``X`` (array-like or sparse CSR of shape (n_samples, n_features))."""
         X = validate_input(self, X, reset=True, float32=True)
         alpha, init, n_clusters = self._check_params(X)
-        auto = _is_auto(self.n_clusters)
+        auto = is_auto(self.n_clusters)
         device = resolve_device(self.device)
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
         config = LoopConfig(
@@ -472,60 +455,30 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         # α = 1 − λ σ²_max · scale / K, with scale the factor between the penalty per point
         # and squared distances (n_B, or 1 / n_features when E1–E3 are divided by n_B·d)
         scale = 1.0 / X.shape[1] if self.normalize_loss else min(self.batch_size, X.shape[0])
-        gram = _gram(source)
-        _, variance = _mixture_statistics(layer, source, gram)
-        ids = np.arange(max_clusters)
-        history: dict[str, list] = {}
-        pruned: list[list] = []
-        snapshots: list[tuple[int, np.ndarray]] = []  # (epoch, weights) since the last removal
-        epoch, window = 0, 2 * config.n_iter_no_change
-        while True:
-            k = objective.layer.n_clusters
-            prune_alpha = 1.0 - self.prune_strength * variance * scale / k
-            objective.alpha = torch.tensor(prune_alpha, dtype=torch.float32, device=source.device)
-            phase = replace(
-                config,
-                n_epochs=min(_PHASE_EPOCHS, self.n_epochs - epoch),
-                tol=0.0,
-                averaging=False,
-                description=f"CM auto: pruning, K={k}",
-            )
-            result = train(objective, optimizer, source, phase, generator)
-            _extend(history, result.history, n_clusters=k, alpha=prune_alpha)
-            epoch += result.n_iter
-            objective.write_back()
-            weights, widest = _mixture_statistics(objective.layer, source, gram)
-            variance = min(variance, widest)  # a merge widens σ²_max: it must not feed itself
-            small = weights < self.min_cluster_weight
-            if small.all():
-                small[np.argmax(weights)] = False
-            if small.any():
-                keep = torch.as_tensor(np.flatnonzero(~small), device=source.device)
-                index = objective.flat_index(keep)
-                objective = objective.keep_clusters(keep)
-                optimizer = _carry_optimizer(optimizer, objective, index, optimizer.lr)
-                pruned.append([epoch, ids[small].tolist()])
-                ids, snapshots = ids[~small], []
-            else:
-                snapshots.append((epoch, weights))
-            if epoch >= self.n_epochs or objective.layer.n_clusters == 1:
-                break
-            if _settled(snapshots, epoch - window):
-                break
+        pruning = PruningConfig(
+            strength=self.prune_strength,
+            min_weight=self.min_cluster_weight,
+            n_epochs=self.n_epochs,
+            scale=scale,
+        )
+        stage = prune_clusters(
+            objective, optimizer, source, replace(config, description="CM auto"), pruning, generator
+        )
+        objective, history = stage.objective, stage.history
         objective.alpha = alpha
-        final = replace(config, description=f"CM auto: K={len(ids)}")
-        result = train(objective, optimizer, source, final, generator)
-        _extend(history, result.history, n_clusters=len(ids), alpha=float(alpha))
-        history["pruned"] = pruned
+        final = replace(config, description=f"CM auto: K={len(stage.kept)}")
+        result = train(objective, stage.optimizer, source, final, generator)
+        extend_history(history, result.history, n_clusters=len(stage.kept), alpha=float(alpha))
+        history["pruned"] = stage.pruned
         objective.write_back()
         loss = _full_loss(objective.layer, source, alpha, self.normalize_loss)
-        result = TrainingResult(history, n_iter=epoch + result.n_iter, converged=result.converged)
-        return objective.layer, loss, result
+        n_iter = stage.n_iter + result.n_iter
+        return objective.layer, loss, TrainingResult(history, n_iter, result.converged)
 
     def _auto_initial_layer(self, X, init, seed: int, n_clusters: int) -> ClusteringLayer:
         """``n_clusters`` clusters from k-means (or ``init``), encoder = mixture posterior."""
-        layer = ClusteringLayer(X.shape[1], n_clusters, bias=self.bias)
         if isinstance(self.init, str) and self.init == "random":
+            layer = ClusteringLayer(X.shape[1], n_clusters, bias=self.bias)
             layer.reset_parameters(generator=cpu_generator(seed))
             return layer
         sample = self._init_sample(X, seed, n_clusters)
@@ -533,14 +486,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             lloyd_steps = 1 if self.init == "kmeans++" else 300
             kmeans = KMeans(n_clusters, n_init=1, max_iter=lloyd_steps, random_state=seed)
             init = kmeans.fit(sample).cluster_centers_
-        weight, bias = _posterior_encoder(sample, init, self.bias)
-        with torch.no_grad():
-            layer.decoder_weight.copy_(torch.as_tensor(init))
-            layer.encoder_weight.copy_(torch.as_tensor(weight))
-            if self.bias:
-                layer.encoder_bias.copy_(torch.as_tensor(bias))
-                layer.decoder_bias.zero_()
-        return layer
+        return posterior_layer(sample, init, self.bias)
 
     # ------------------------------------------------------------------ inference
     def _soft_assignments(self, layer: ClusteringLayer, source: BatchSource) -> np.ndarray:
@@ -644,101 +590,8 @@ _SAVED_ATTRIBUTES = (
 def _best_run(runs: list, auto: bool):
     """The restart to keep: the lowest final loss; with ``"auto"``, among the restarts that
     found the most frequent number of clusters (the smaller one on ties)."""
-    if auto:
-        counts = Counter(run[0].n_clusters for run in runs)
-        top = max(counts.values())
-        k = min(n for n, c in counts.items() if c == top)
-        runs = [run for run in runs if run[0].n_clusters == k]
-    return min(runs, key=lambda run: run[1]["total"])
-
-
-def _posterior_encoder(X, centroids: np.ndarray, bias: bool):
-    """Encoder weights whose softmax is the posterior of an isotropic mixture with equal weights.
-
-    ``W_k = μ_k / σ²`` and ``b_k = −‖μ_k‖² / (2σ²)``, ``σ²`` being the mean squared distance
-    per feature of the rows of ``X`` to their nearest centroid. Without biases, ``b_k`` rides
-    on the direction ``v`` that best solves ``X v = 1`` (least squares): ``W_k + b_k v``. When
-    no such direction exists (centred data), ``v`` is near zero and the encoder is ``μ_k / σ²``.
-    """
-    centroids = np.asarray(centroids, dtype=np.float64)
-    sq_norms = np.einsum("kd,kd->k", centroids, centroids)
-    x_sq = np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X) else (X * X).sum(1)
-    distances = x_sq[:, None] - 2.0 * np.asarray(X @ centroids.T) + sq_norms[None, :]
-    variance = max(float(np.maximum(distances.min(axis=1), 0.0).mean()) / X.shape[1], 1e-12)
-    weight = centroids / variance
-    offset = -sq_norms / (2.0 * variance)
-    if bias:
-        return weight, offset
-    ones = np.ones(X.shape[0])
-    if sp.issparse(X):
-        direction = scipy.sparse.linalg.lsqr(X, ones)[0]
-    else:
-        direction = np.linalg.lstsq(np.asarray(X, dtype=np.float64), ones, rcond=None)[0]
-    return weight + offset[:, None] * direction[None, :], None
-
-
-def _gram(source: BatchSource) -> torch.Tensor:
-    """``XᵀX`` (float64, on the source's device)."""
-    d = source.n_features
-    gram = torch.zeros(d, d, dtype=torch.float64, device=source.device)
-    for batch in source.ordered_batches():
-        batch = batch.double()
-        gram.addmm_(batch.T, batch)
-    return gram
-
-
-def _mixture_statistics(layer: ClusteringLayer, source: BatchSource, gram: torch.Tensor):
-    """The weights ``π̂`` and ``σ²_max``, the largest eigenvalue of the pooled within-cluster
-    covariance ``Σ_i Σ_k γ_ik (x_i − μ_k)(x_i − μ_k)ᵀ / n``, in one pass over the data."""
-    k, d = layer.n_clusters, layer.in_features
-    counts = torch.zeros(k, dtype=torch.float64, device=source.device)
-    moments = torch.zeros(k, d, dtype=torch.float64, device=source.device)
-    with torch.no_grad():
-        for batch in source.ordered_batches():
-            gamma = layer(batch).double()
-            counts += gamma.sum(dim=0)
-            moments.addmm_(gamma.T, batch.double())
-        mu = layer.centroids().double()
-        cross = mu.T @ moments
-        scatter = gram - cross - cross.T + (mu.T * counts) @ mu
-    scatter = (scatter / source.n_samples).cpu().numpy()
-    return (counts / source.n_samples).cpu().numpy(), _top_eigenvalue(scatter)
-
-
-def _top_eigenvalue(matrix: np.ndarray) -> float:
-    """The largest eigenvalue of a symmetric matrix (Lanczos above 512 rows)."""
-    if matrix.shape[0] <= 512:
-        return float(np.linalg.eigvalsh(matrix)[-1])
-    start = np.ones(matrix.shape[0])
-    return float(scipy.sparse.linalg.eigsh(matrix, k=1, which="LA", v0=start)[0][0])
-
-
-def _settled(snapshots: list[tuple[int, np.ndarray]], since: int) -> bool:
-    """Whether no cluster lost more than ``_SHRINK_TOL`` of its weight since epoch ``since``
-    (False until a snapshot that old exists)."""
-    old = [weights for epoch, weights in snapshots if epoch <= since]
-    if not old:
-        return False
-    shrink = (old[-1] - snapshots[-1][1]) / old[-1]
-    return float(shrink.max()) < _SHRINK_TOL
-
-
-def _carry_optimizer(old: FlatAdam, objective: CMObjective, index: torch.Tensor, lr: float):
-    """A FlatAdam for ``objective`` that keeps ``old``'s moments of the kept parameters."""
-    new = FlatAdam(objective.flat, lr=lr, betas=old.betas, eps=old.eps)
-    new.step_count = old.step_count
-    new.exp_avg.copy_(old.exp_avg[index])
-    new.exp_avg_sq.copy_(old.exp_avg_sq[index])
-    return new
-
-
-def _extend(history: dict, part: dict, **constants) -> None:
-    """Append one stage's per-epoch history, plus a per-epoch column for each constant."""
-    n = len(part["loss"])
-    for name, values in part.items():
-        history.setdefault(name, []).extend(values)
-    for name, value in constants.items():
-        history.setdefault(name, []).extend([value] * n)
+    ks = [run[0].n_clusters for run in runs]
+    return runs[best_restart(ks, [run[1]["total"] for run in runs], auto)]
 
 
 def _training_threads(device: torch.device, batch_size: int, n_features: int) -> int | None:
