@@ -20,7 +20,7 @@ from aecm.cli._common import CommandError
 __all__ = ["main"]
 
 # The subcommand modules, in the order ``aecm --help`` lists them.
-SUBCOMMANDS = ("demo", "datasets", "bench", "fit", "predict", "report")
+SUBCOMMANDS = ("demo", "datasets", "bench", "fit", "select-k", "predict", "report")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module(f"aecm.cli.{name}").register(commands)
+        importlib.import_module(f"aecm.cli.{name.replace('-', '_')}").register(commands)
     return parser
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from aecm._files import atomic_write
 
 __all__ = [
+    "AUTO_METHODS",
     "DEEP_METHODS",
     "METHODS",
     "OPTION_METHODS",
@@ -40,6 +41,9 @@ METHODS = {
 }
 DEEP_METHODS = frozenset({"aecm", "dec", "idec", "dcn", "dkm", "aekmeans"})
 TORCH_METHODS = DEEP_METHODS | {"cm"}
+#: The methods that accept ``--n-clusters auto``, and the options that only apply with it.
+AUTO_METHODS = frozenset({"cm", "aecm"})
+AUTO_OPTIONS = {"max_clusters": "max_clusters", "min_cluster_weight": "min_cluster_weight"}
 
 #: Command-line option (argparse dest) → (estimator parameter, the methods it applies to).
 OPTION_METHODS = {
@@ -70,6 +74,20 @@ def build_estimator(args: argparse.Namespace, parser: argparse.ArgumentParser):
 
     method = args.method
     params: dict = {"random_state": args.seed}
+    auto = args.n_clusters == "auto"
+    if auto and method not in AUTO_METHODS:
+        names = ", ".join(sorted(AUTO_METHODS))
+        parser.error(
+            f"--n-clusters auto does not apply to --method {method}; the methods that find the "
+            f"number of clusters are: {names} (or try aecm select-k)"
+        )
+    for dest, param in AUTO_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if not auto:
+            parser.error(f"{_option_name(dest)} applies only with --n-clusters auto")
+        params[param] = value
     for dest, (param, methods) in OPTION_METHODS.items():
         value = getattr(args, dest)
         if value is None:
@@ -83,8 +101,9 @@ def build_estimator(args: argparse.Namespace, parser: argparse.ArgumentParser):
     if method in TORCH_METHODS:
         params["verbose"] = show_progress(args)
         params.setdefault("device", "auto")
-    if method == "aecm" and "embedding_dim" not in params:
-        params["embedding_dim"] = max(10, args.n_clusters)  # AE-CM needs p >= K
+    if method == "aecm" and "embedding_dim" not in params:  # AE-CM needs p >= K
+        largest = params.get("max_clusters", 10) if auto else args.n_clusters
+        params["embedding_dim"] = max(10, largest)
     cls = getattr(estimators, METHODS[method])
     size = "n_components" if method == "gmm" else "n_clusters"
     estimator = cls(**{size: args.n_clusters})
@@ -124,10 +143,12 @@ def final_loss(estimator, X) -> dict[str, float]:
     if hasattr(estimator, "loss_terms"):
         return {k: float(v) for k, v in estimator.loss_terms(X).items()}
     if hasattr(estimator, "autoencoder_"):
+        from aecm.report.figures import is_series
+
         terms = {"loss (all data)": float(estimator.loss_)}
         for phase, history in (estimator.history_ or {}).items():
             for term, values in history.items():
-                if term != "seconds" and values:
+                if term != "seconds" and is_series(values):
                     terms[f"{phase}: {term} (last epoch)"] = float(values[-1])
         return terms
     if hasattr(estimator, "inertia_"):

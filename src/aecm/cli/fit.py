@@ -7,7 +7,6 @@ import datetime
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -16,69 +15,41 @@ from pathlib import Path
 import numpy as np
 
 from aecm.cli._clustering import (
+    AUTO_METHODS,
     DEEP_METHODS,
     METHODS,
     build_estimator,
     confidence,
     final_loss,
     model_input,
-    show_progress,
     training_history,
     write_labels_csv,
 )
 from aecm.cli._common import CommandError, positive_int
+from aecm.cli._data import add_data_options, print_notes, read_data
 
-__all__ = ["image_shape_argument", "register"]
-
-#: Column names that usually hold labels: a hint is printed when one is used as a feature.
-_LABEL_LIKE = {"label", "labels", "class", "classes", "target", "y", "digit", "category"}
+__all__ = ["fitted_n_clusters", "image_shape_argument", "register"]
 
 
 def run(args: argparse.Namespace) -> int:
-    from aecm.io import DataSpec, read_labels, read_table
-
     out = Path(args.out)
     _check_output(out, Path(args.data), args.overwrite)
     estimator = build_estimator(args, args.parser)
-    label_column, labels_file = _label_source(args)
-    keep = [c for c in (label_column, labels_file, args.id_column) if c]
-    table = read_table(
-        args.data,
-        delimiter=args.delimiter,
-        header=args.header,
-        keep=keep,
-        progress=show_progress(args),
-    )
-    if labels_file is not None and labels_file in table.columns:
-        label_column, labels_file = labels_file, None  # --labels named a column
-    elif labels_file is not None and not Path(labels_file).is_file():
-        raise CommandError(
-            f"--labels {labels_file!r} is neither a column of {table.name} nor a file"
-        )
-    spec = DataSpec.fit(
-        table,
-        columns=_columns(args.columns),
-        label_column=label_column,
-        id_column=args.id_column,
-        impute=args.impute,
-        scale=args.scale,
-    )
-    X = spec.transform(table)
-    n_rows = X.shape[0]
-    y = spec.labels(table) if labels_file is None else read_labels(labels_file, n_rows)
-    if args.n_clusters > n_rows:
+    data = read_data(args)
+    table, spec, y, labels_file, notes = data.table, data.spec, data.y, data.labels_file, data.notes
+    n_rows = data.X.shape[0]
+    if args.n_clusters != "auto" and args.n_clusters > n_rows:
         raise CommandError(
             f"--n-clusters {args.n_clusters} is larger than the number of rows ({n_rows}) "
             f"in {table.name}"
         )
-    notes = _column_notes(spec, label_column or labels_file)
-    _print_notes(notes, args.quiet)
-    X = model_input(estimator, X)
+    print_notes(notes, args.quiet)
+    X = model_input(estimator, data.X)
     seconds, fit_notes = _fit(estimator, X)
-    _print_notes(fit_notes, args.quiet)
+    print_notes(fit_notes, args.quiet)
     clusters = np.asarray(estimator.labels_, dtype=np.int64)
     soft = confidence(estimator, X)
-    metrics = _metrics(y, clusters, args.n_clusters) if y is not None else None
+    metrics = _metrics(y, clusters, fitted_n_clusters(args, estimator)) if y is not None else None
     summary = _summary(args, table, spec, estimator, X, seconds, notes + fit_notes, y, labels_file)
     summary["image_shape"] = _image_shape(args.image_shape, table, spec, X.shape[1])
     _write_run(out, estimator, spec, X, clusters, soft, y, metrics, summary, table, args)
@@ -100,53 +71,12 @@ def _check_output(out: Path, data: Path, overwrite: bool) -> None:
                 raise CommandError(f"refusing to replace {out}: it contains {inside}")
 
 
-def _label_source(args: argparse.Namespace) -> tuple[str | None, str | None]:
-    """(label column, labels file or column name to look up) from --label-column/--labels."""
-    if args.labels is not None and args.label_column is not None:
-        if args.labels != args.label_column:
-            args.parser.error("give the labels either with --label-column or with --labels")
-        return args.label_column, None
-    if args.label_column is not None:
-        return args.label_column, None
-    if args.labels is None:
-        return None, None
-    return None, args.labels
-
-
-def _columns(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    columns = [c.strip() for c in text.split(",") if c.strip()]
-    if not columns:
-        raise CommandError("--columns names no column")
-    return columns
-
-
-def _column_notes(spec, labels) -> list[str]:
-    notes = []
-    text_columns = {k: v for k, v in spec.excluded.items() if v.startswith("not numeric")}
-    if text_columns:
-        listed = "; ".join(
-            f"{k!r} {v.removeprefix('not numeric ')}" for k, v in text_columns.items()
-        )
-        notes.append(f"excluded {len(text_columns)} non-numeric column(s): {listed}")
-    if labels is None:
-        suspects = [f for f in spec.features if f.strip().lower() in _LABEL_LIKE]
-        if suspects:
-            notes.append(
-                f"column {suspects[0]!r} is used as a feature; if it holds labels, pass "
-                f"--label-column {suspects[0]}"
-            )
-    return notes
-
-
-def _print_notes(notes: list[str], quiet: bool) -> None:
-    if not quiet:
-        for note in notes:
-            print(f"aecm: note: {note}", file=sys.stderr)
-
-
 # ---------------------------------------------------------------------------------- fitting
+def fitted_n_clusters(args: argparse.Namespace, estimator) -> int:
+    """The number of clusters of the fitted model: ``--n-clusters``, or the number found."""
+    return int(estimator.n_clusters_) if args.n_clusters == "auto" else int(args.n_clusters)
+
+
 def _fit(estimator, X) -> tuple[float, list[str]]:
     """Fit, timing it; warnings become one-line notes (no tracebacks, no repeats)."""
     with warnings.catch_warnings(record=True) as caught:
@@ -212,7 +142,8 @@ def _summary(args, table, spec, estimator, X, seconds, notes, y, labels_file) ->
         "estimator": type(estimator).__name__,
         "deep": args.method in DEEP_METHODS,
         "params": json.loads(json.dumps(estimator.get_params(deep=False), default=str)),
-        "n_clusters": int(args.n_clusters),
+        "n_clusters": fitted_n_clusters(args, estimator),
+        "n_clusters_requested": args.n_clusters,
         "seed": args.seed,
         "device": str(device),
         "fit_seconds": float(seconds),
@@ -320,9 +251,10 @@ def _replace(stage: Path, out: Path) -> None:
 
 def _print_result(out: Path, summary: dict, metrics: dict | None) -> None:
     data = summary["data"]
+    found = " (found by --n-clusters auto)" if summary["n_clusters_requested"] == "auto" else ""
     line = (
         f"{summary['method']}: {data['n_rows']} rows × {data['n_features']} features into "
-        f"{summary['n_clusters']} clusters in {summary['fit_seconds']:.1f} s"
+        f"{summary['n_clusters']} clusters{found} in {summary['fit_seconds']:.1f} s"
     )
     if metrics is not None:
         line += f"; ACC {metrics['acc']:.3f}, NMI {metrics['nmi']:.3f}, ARI {metrics['ari']:.3f}"
@@ -347,6 +279,16 @@ def image_shape_argument(text: str):
     return shape
 
 
+def _n_clusters_argument(text: str) -> int | str:
+    """argparse type: ``auto`` or an integer ≥ 1."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or auto)") from None
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
@@ -364,21 +306,6 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
-
-
-def add_reading_options(parser: argparse.ArgumentParser) -> None:
-    """``--delimiter`` and ``--header``, shared with ``aecm predict``."""
-    parser.add_argument(
-        "--delimiter",
-        metavar="CHAR",
-        help="field separator of a text table (default: guessed from line 1)",
-    )
-    parser.add_argument(
-        "--header",
-        choices=("auto", "yes", "no"),
-        default="auto",
-        help="whether line 1 of a text table names the columns (default: auto-detected)",
-    )
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -402,35 +329,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--n-clusters",
         "-k",
         required=True,
-        type=positive_int,
+        type=_n_clusters_argument,
         metavar="K",
-        help="number of clusters",
+        help="number of clusters, or auto to find it (--method "
+        + "/".join(sorted(AUTO_METHODS))
+        + ")",
     )
     fit.add_argument("--out", required=True, metavar="RUN_DIR", help="output folder")
-    data = fit.add_argument_group("data")
-    data.add_argument(
-        "--columns", metavar="A,B,…", help="feature columns (default: every numeric column)"
-    )
-    data.add_argument("--label-column", metavar="NAME", help="column of true labels (scoring only)")
-    data.add_argument(
-        "--labels",
-        metavar="FILE_OR_COLUMN",
-        help="true labels for scoring: a column of DATA, a .npy or a text file (one per line)",
-    )
-    data.add_argument("--id-column", metavar="NAME", help="column of row ids for labels.csv")
-    add_reading_options(data)
-    data.add_argument(
-        "--scale",
-        choices=("none", "standard", "minmax"),
-        default="none",
-        help="scale each feature; saved with the model so predict applies it (default: none)",
-    )
-    data.add_argument(
-        "--impute",
-        choices=("none", "mean"),
-        default="none",
-        help="missing cells: an error (none) or the column's mean (default: none)",
-    )
+    add_data_options(fit)
     method = fit.add_argument_group("method options (default: the estimator's own)")
     method.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     method.add_argument("--device", help="auto, cpu, cuda, cuda:N (PyTorch methods)")
@@ -456,6 +362,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     method.add_argument(
         "--n-init", type=positive_int, metavar="N", help="restarts; the best is kept"
+    )
+    method.add_argument(
+        "--max-clusters",
+        type=positive_int,
+        metavar="N",
+        help="with -k auto: the number of clusters to start from (default: the estimator's)",
+    )
+    method.add_argument(
+        "--min-cluster-weight",
+        type=float,
+        metavar="W",
+        help="with -k auto: clusters with a smaller share of the data are removed (0 < W < 1)",
     )
     method.add_argument(
         "--param",

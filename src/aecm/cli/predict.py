@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aecm.cli._clustering import confidence, model_input, show_progress, write_labels_csv
 from aecm.cli._common import CommandError
-from aecm.cli.fit import add_reading_options
+from aecm.cli._data import add_reading_options
 
 __all__ = ["register"]
 

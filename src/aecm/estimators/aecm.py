@@ -6,13 +6,27 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.cluster import KMeans
 
 from aecm import paper
-from aecm._params import ARRAY_LIKE, BOOLEAN, Interval, Options
+from aecm._params import ARRAY_LIKE, AUTO, BOOLEAN, NONE, Interval, Options, is_auto
+from aecm.data.batches import make_source
+from aecm.estimators._base import check_n_clusters
 from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
 from aecm.methods.aecm import AECMObjective
+from aecm.methods.cm import CMObjective
+from aecm.methods.pruning import (
+    PruningConfig,
+    default_max_clusters,
+    posterior_layer,
+    prune_clusters,
+)
 from aecm.nn.cm import ClusteringLayer
-from aecm.training import train
+from aecm.training import FlatAdam, TrainingResult, train
+
+#: Rows of the embedding that k-means sees when it places the ``max_clusters`` starting
+#: clusters of ``n_clusters="auto"`` (ClusteringModule's ``init_sample_size``).
+_AUTO_INIT_SAMPLE = 10_000
 
 __all__ = ["AECM"]
 
@@ -113,6 +127,10 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
 
     _parameter_constraints = {
         **DeepClusterer._common_constraints,
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), AUTO],
+        "max_clusters": [Interval(Integral, 2, None, closed="left"), NONE],
+        "min_cluster_weight": [Interval(Real, 0, 1, closed="neither")],
+        "prune_strength": [Interval(Real, 0, None, closed="neither")],
         "cm_epochs": [Interval(Integral, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither"), ARRAY_LIKE],
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -147,6 +165,9 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         random_state=None,
         verbose=False,
         on_nan="raise",
+        max_clusters=None,
+        min_cluster_weight=0.01,
+        prune_strength=4.0,
     ):
         self._store_init_params(locals())
 
@@ -158,6 +179,9 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         return cls(**{**defaults, **params})
 
     def _check_method_params(self, X) -> None:
+        if is_auto(self.n_clusters):
+            self._check_auto(X.shape[0])
+            return
         if self.embedding_dim < self.n_clusters:
             raise ValueError(
                 f"embedding_dim={self.embedding_dim} must be >= n_clusters={self.n_clusters}: "
@@ -171,6 +195,38 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
                     f"values; got {self.alpha!r}."
                 )
 
+    def _check_auto(self, n_samples: int) -> None:
+        if self.schedule != "pre":
+            raise ValueError(
+                "n_clusters='auto' needs schedule='pre': the clusters are pruned on the "
+                "pretrained embedding."
+            )
+        if self.cm_epochs < 1:
+            raise ValueError(
+                "n_clusters='auto' prunes the clusters in the CM phase: cm_epochs must be >= 1."
+            )
+        if not isinstance(self.alpha, Real):
+            raise ValueError(
+                "With n_clusters='auto', alpha must be a single positive number (the prior "
+                "at the number of clusters found); a vector needs an integer n_clusters."
+            )
+        self._max_clusters(n_samples)
+
+    def _max_clusters(self, n_samples: int) -> int:
+        """``max_clusters``, or its default ``min(50, n_samples // 10, embedding_dim)`` (≥ 2)."""
+        if self.max_clusters is None:
+            max_clusters = max(2, min(default_max_clusters(n_samples), self.embedding_dim))
+        else:
+            max_clusters = self.max_clusters
+        check_n_clusters(max_clusters, n_samples, "max_clusters")
+        if max_clusters > self.embedding_dim:
+            raise ValueError(
+                f"max_clusters={max_clusters} must be <= embedding_dim={self.embedding_dim}: "
+                "AE-CM makes the centroids orthonormal in the embedding space, so it keeps at "
+                "most embedding_dim clusters; raise embedding_dim to search more."
+            )
+        return max_clusters
+
     def _needs_pretraining(self) -> bool:
         return self.schedule == "pre"
 
@@ -180,16 +236,20 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
 
     def _fit_clusters(self, autoencoder, source, generator, seed):
         alpha = self._alpha_tensor(source.device)
-        layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
         phases = {}
         if self.schedule == "pre":
-            centroids = self._kmeans_centroids(autoencoder, source, seed)
+            z = self._embed(autoencoder, source)
+            if is_auto(self.n_clusters):
+                centroids, phases["prune"] = self._pruned_centroids(z, generator, seed)
+            else:
+                centroids = self._kmeans_centroids(autoencoder, source, seed)
+            layer = ClusteringLayer(self.embedding_dim, centroids.shape[0])
             layer.init_from_centroids(centroids.cpu())
             # the encoder that reproduces the k-means partition (see the class docstring)
-            z = self._embed(autoencoder, source)
             labels = torch.cdist(z, centroids).argmin(dim=1)
             layer.to(source.device).fit_encoder(z, labels)
         else:
+            layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
             layer.reset_parameters(generator)
         layer.to(source.device)
         options = {"beta": self.beta, "lbd": self.lbd, "form": self.loss}
@@ -202,9 +262,52 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         if self.n_epochs > 0:
             optimizer = torch.optim.AdamW(objective.parameters(), lr=self.learning_rate, eps=1e-3)
             phases["joint"] = self._train_clustering(
-                objective, optimizer, source, generator, averaging=self.averaging
+                objective,
+                optimizer,
+                source,
+                generator,
+                averaging=self.averaging,
+                n_clusters=layer.n_clusters,
             )
         return objective, phases
+
+    def _pruned_centroids(self, z, generator, seed) -> tuple[torch.Tensor, TrainingResult]:
+        """``n_clusters="auto"``: the centroids left by the CM's pruning stage on the embedding.
+
+        The CM sees the embedding moved into the positive orthant (minus its minimum per
+        dimension) and divided by one number for all dimensions, the within-cluster standard
+        deviation of k-means with ``max_clusters``: the clusters keep their shapes, and the data
+        look like those on which the CM's rule was measured (non-negative, clusters of unit
+        variance). Adam moves the CM's weights by about ``learning_rate`` per step whatever the
+        data's scale, so the logits move in proportion to the size of the rows: on the
+        embedding centred and scaled to unit variance, 8 clusters of 4 blobs were still 8
+        after 30 epochs; moved into the positive orthant, they were pruned to 4 in 20.
+        """
+        n_samples, dim = z.shape
+        max_clusters = self._max_clusters(n_samples)
+        low = z.min(dim=0).values
+        shifted = (z - low).cpu().numpy()
+        sample = shifted
+        if n_samples > _AUTO_INIT_SAMPLE:
+            rows = np.random.default_rng(seed).choice(n_samples, _AUTO_INIT_SAMPLE, False)
+            sample = shifted[np.sort(rows)]
+        kmeans = KMeans(max_clusters, n_init=1, random_state=seed).fit(sample)
+        scale = max(float(np.sqrt(kmeans.inertia_ / (sample.shape[0] * dim))), 1e-12)
+        layer = posterior_layer(sample / scale, kmeans.cluster_centers_ / scale, bias=True)
+        objective = CMObjective(layer.to(z.device), torch.ones((), device=z.device))
+        optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
+        config = PruningConfig(
+            strength=self.prune_strength,
+            min_weight=self.min_cluster_weight,
+            n_epochs=self.cm_epochs,
+            scale=min(self.batch_size, n_samples),
+        )
+        loop = self._loop_config(self.cm_epochs, "AE-CM auto", averaging=False)
+        source = make_source(shifted / scale, z.device)
+        stage = prune_clusters(objective, optimizer, source, loop, config, generator)
+        history = {**stage.history, "pruned": stage.pruned}
+        centroids = stage.objective.layer.centroids().detach() * scale + low
+        return centroids, TrainingResult(history, stage.n_iter, stage.n_iter < self.cm_epochs)
 
     def _soft_assign(self, objective, z):
         return objective.layer(z)
@@ -220,7 +323,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
 
     def _build_objective(self, autoencoder, tensors, meta):
         device = next(autoencoder.parameters()).device
-        layer = ClusteringLayer(self.embedding_dim, self.n_clusters).to(device)
+        n_clusters = tensors["cm.encoder_weight"].shape[0]
+        layer = ClusteringLayer(self.embedding_dim, n_clusters).to(device)
         layer.load_state_dict({k.removeprefix("cm."): v for k, v in tensors.items()})
         options = {"beta": self.beta, "lbd": self.lbd, "form": self.loss}
         return AECMObjective(autoencoder, layer, self._alpha_tensor(device), **options)

@@ -28,6 +28,7 @@ from aecm._params import (
     RANDOM_STATE,
     Interval,
     _ArrayLike,
+    is_auto,
     validate_params,
 )
 from aecm._runtime import resolve_device, torch_runtime
@@ -42,14 +43,22 @@ from aecm.estimators._base import (
     validate_input,
 )
 from aecm.methods.autoencoder import ReconstructionObjective
+from aecm.methods.pruning import best_restart
 from aecm.nn.autoencoder import Autoencoder
-from aecm.persistence import PersistenceMixin
+from aecm.persistence import PersistenceMixin, restore_attributes
 from aecm.training import LoopConfig, Objective, TrainingResult, train
 
 __all__ = ["DeepClusterer"]
 
 #: Fitted attributes saved in the JSON part of a saved model.
-_SAVED_ATTRIBUTES = ("loss_", "history_", "n_iter_", "n_features_in_", "feature_names_in_")
+_SAVED_ATTRIBUTES = (
+    "loss_",
+    "history_",
+    "n_iter_",
+    "n_features_in_",
+    "feature_names_in_",
+    "cluster_weights_",
+)
 
 
 class _Pretrained:
@@ -138,12 +147,14 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         """Fit to ``X`` (array-like or sparse CSR of shape (n_samples, n_features))."""
         X = validate_input(self, X, reset=True, float32=True)
         validate_params(self, self._parameter_constraints)
-        check_n_clusters(self.n_clusters, X.shape[0])
+        auto = is_auto(self.n_clusters)
+        if not auto:  # the methods that accept "auto" check their max_clusters
+            check_n_clusters(self.n_clusters, X.shape[0])
         hidden_dims = self._validate_hidden_dims()
         self._check_method_params(X)
         pretrained = self._pretrained_autoencoder(X.shape[1])
         device = resolve_device(self.device)
-        best = None
+        runs = []
         with torch_runtime():
             source = make_source(X, device)
             for seed in restart_seeds(self.random_state, self.n_init):
@@ -153,18 +164,24 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
                 )
                 objective, phases = self._fit_clusters(autoencoder, source, generator, seed)
                 loss = self._evaluate(objective, source)
-                if best is None or loss < best[2]:
-                    best = (autoencoder, objective, loss, {"pretrain": pretrain, **phases})
-            autoencoder, objective, loss, phases = best
+                runs.append((autoencoder, objective, loss, {"pretrain": pretrain, **phases}))
+            # the lowest loss; with "auto", among the runs that found the most frequent K
+            ks = [self._centroids(run[1]).shape[0] for run in runs]
+            autoencoder, objective, loss, phases = runs[
+                best_restart(ks, [run[2] for run in runs], auto)
+            ]
             self.autoencoder_, self._objective, self.device_ = autoencoder, objective, device
             self.labels_ = self._predict_source(source)
+            if isinstance(self, SoftAssignmentMixin):
+                self.cluster_weights_ = self._mean_soft_assignment(source)
         self.cluster_centers_ = self._centroids(objective).detach().cpu().numpy().astype(np.float64)
+        self.n_clusters_ = self.cluster_centers_.shape[0]
         self.loss_ = loss
         self.history_ = {
             name: result.history for name, result in phases.items() if result is not None
         }
         self.history_["clusters"] = check_collapse(
-            self.labels_, self.n_clusters, type(self).__name__
+            self.labels_, self.n_clusters_, type(self).__name__, dominance=not auto
         )
         last = [result for result in phases.values() if result is not None]
         self.n_iter_ = last[-1].n_iter if last else 0
@@ -297,14 +314,10 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         self.cluster_centers_ = (
             self._centroids(self._objective).detach().cpu().numpy().astype(np.float64)
         )
-        for name in _SAVED_ATTRIBUTES:
-            if name in meta:
-                value = meta[name]
-                setattr(
-                    self,
-                    name,
-                    np.asarray(value, dtype=object) if name == "feature_names_in_" else value,
-                )
+        self.n_clusters_ = self.cluster_centers_.shape[0]
+        restore_attributes(self, meta, _SAVED_ATTRIBUTES)
+        if "cluster_weights_" in meta:
+            self.cluster_weights_ = np.asarray(meta["cluster_weights_"], dtype=np.float64)
 
     def _expected_failed_checks(self) -> dict[str, str]:
         """Checks of ``check_estimator`` that cannot apply, with the reason."""
@@ -329,7 +342,16 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
 
 
 class SoftAssignmentMixin:
-    """``predict_proba`` for methods with soft assignments (``_soft_assign``)."""
+    """``predict_proba`` for methods with soft assignments (``_soft_assign``); such methods also
+    get ``cluster_weights_``, the mean soft assignment of the training data."""
+
+    @torch.no_grad()
+    def _mean_soft_assignment(self, source: BatchSource) -> np.ndarray:
+        total = sum(
+            self._soft_assign(self._objective, self.autoencoder_.encode(b)).double().sum(dim=0)
+            for b in source.ordered_batches()
+        )
+        return (total / source.n_samples).cpu().numpy()
 
     def predict_proba(self, X):
         """Soft assignments of each row to the clusters; rows sum to one."""

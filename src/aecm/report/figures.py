@@ -212,6 +212,16 @@ def centroid_heatmap(centroids: np.ndarray, feature_names: Sequence[str]) -> Fig
     return figure
 
 
+def is_series(values) -> bool:
+    """Whether a history entry is a non-empty list of numbers (not, e.g., the pruning record of
+    ``n_clusters="auto"``: ``[epoch, [cluster ids]]`` pairs)."""
+    return (
+        isinstance(values, list)
+        and bool(values)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    )
+
+
 def training_curves(history: dict) -> Figure | None:
     """One small panel per loss term and training phase, epochs on the x axis."""
     phases = (
@@ -223,7 +233,7 @@ def training_curves(history: dict) -> Figure | None:
         (phase, term, values)
         for phase, terms in phases.items()
         for term, values in (terms or {}).items()
-        if term != "seconds" and values
+        if term != "seconds" and is_series(values)
     ]
     if not panels:
         return None

@@ -117,6 +117,14 @@ def _write_figures(folder: Path, pngs: dict[str, bytes]) -> None:
 
 
 # ---------------------------------------------------------------------------------- sections
+def _how_many(summary: dict) -> str:
+    """ "asked", or how the number of clusters was found (``--n-clusters auto``)."""
+    if summary.get("n_clusters_requested") != "auto":
+        return "asked"
+    start = (summary.get("params") or {}).get("max_clusters")
+    return "found by n_clusters='auto'" + (f" from {start}" if start else "")
+
+
 def _summary(report: _Page) -> str:
     run, summary = report.run, report.run.summary
     data = summary["data"]
@@ -133,7 +141,7 @@ def _summary(report: _Page) -> str:
         ("Labels", data.get("labels") or "none"),
         ("Scaling / missing values", f"{data.get('scale', 'none')} / {data.get('impute', 'none')}"),
         ("Method", f"{summary['method']} ({summary['estimator']})"),
-        ("Clusters", f"{run.n_clusters} asked, {int(np.sum(sizes == 0))} empty"),
+        ("Clusters", f"{run.n_clusters} {_how_many(summary)}, {int(np.sum(sizes == 0))} empty"),
         ("Fit time", f"{summary['fit_seconds']:.2f} s on {summary.get('device', '?')}"),
     ]
     if run.confidence is not None:
