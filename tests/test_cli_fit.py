@@ -354,3 +354,182 @@ def test_npz_with_a_labels_file(tmp_path, capsys):
     assert summary["image_shape"] == [8, 8]  # from the array's shape
     assert summary["data"]["labels"] == f"file {tmp_path / 'labels.npy'}"
     assert json.loads((out / "metrics.json").read_text())["nmi"] > 0.5
+
+
+# ---------------------------------------------------------------------------------- n_clusters auto
+def _blobs_npy(tmp_path: Path) -> tuple[Path, Path]:
+    """600 rows of 4 isotropic blobs 8σ apart in 10-D (non-negative) and their labels."""
+    rng = np.random.default_rng(3)
+    centers = rng.normal(size=(4, 10))
+    gaps = np.sqrt(((centers[:, None] - centers[None]) ** 2).sum(-1))[np.triu_indices(4, 1)]
+    centers *= 8.0 / gaps.min()
+    y = rng.integers(4, size=600)
+    X = centers[y] + rng.normal(size=(600, 10))
+    np.save(tmp_path / "blobs.npy", (X - X.min(axis=0)).astype(np.float32))
+    np.save(tmp_path / "truth.npy", y)
+    return tmp_path / "blobs.npy", tmp_path / "truth.npy"
+
+
+_CM_FAST = ["--epochs", "30", "--batch-size", "64", "--device", "cpu"]
+
+
+def test_fit_auto_reports_the_number_found(tmp_path, capsys):
+    data, truth = _blobs_npy(tmp_path)
+    out = tmp_path / "run"
+    args = ["fit", str(data), "--method", "cm", "-k", "auto", "--max-clusters", "12",
+            "--labels", str(truth), *_CM_FAST, "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "into 4 clusters (found by --n-clusters auto)" in printed
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["n_clusters"] == 4 and summary["n_clusters_requested"] == "auto"
+    assert summary["params"]["max_clusters"] == 12 and "--n-clusters auto" in summary["command"]
+    assert summary["history"]["n_clusters"][0] == 12 and summary["history"]["pruned"]
+    assert json.loads((out / "metrics.json").read_text())["n_clusters"] == 4
+    assert "4 found by n_clusters=&#x27;auto&#x27; from 12" in (out / "report.html").read_text()
+    assert (out / "figures" / "training.png").is_file()
+    loaded = aecm.load(out / "model")
+    assert loaded.n_clusters == "auto" and loaded.n_clusters_ == 4
+    assert main(["predict", str(out), str(data), "--out", str(tmp_path / "p.csv"), "-q"]) == 0
+    assert _read_labels(tmp_path / "p.csv") == _read_labels(out / "labels.csv")
+
+
+def test_fit_auto_with_aecm(tmp_path, capsys):
+    """AE-CM with a small autoencoder (10 -> 32 -> 10): the pruning stage and both phases."""
+    data, truth = _blobs_npy(tmp_path)
+    out = tmp_path / "run"
+    args = ["fit", str(data), "--method", "aecm", "-k", "auto", "--min-cluster-weight", "0.02",
+            "--hidden-dims", "32", "--pretrain-epochs", "50", "--epochs", "3", "--batch-size",
+            "64", "--param", "cm_epochs=60", "--device", "cpu", "--labels", str(truth),
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert "into 4 clusters (found by --n-clusters auto)" in capsys.readouterr().out
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["params"]["min_cluster_weight"] == 0.02
+    assert summary["params"]["embedding_dim"] == 10  # max(10, --max-clusters or 10)
+    assert set(summary["history"]) == {"pretrain", "prune", "cm", "joint", "clusters"}
+    assert json.loads((out / "metrics.json").read_text())["ari"] > 0.95
+    assert aecm.load(out / "model").n_clusters_ == 4
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--method", "kmeans", "-k", "auto"],
+         "--n-clusters auto does not apply to --method kmeans; the methods that find the number "
+         "of clusters are: aecm, cm"),
+        (["--method", "dec", "-k", "auto"], "does not apply to --method dec"),
+        (["--method", "cm", "-k", "3", "--max-clusters", "5"],
+         "--max-clusters applies only with --n-clusters auto"),
+        (["--method", "cm", "-k", "3", "--min-cluster-weight", "0.1"],
+         "--min-cluster-weight applies only with --n-clusters auto"),
+        (["--method", "cm", "-k", "many"], "expected an integer, got 'many' (or auto)"),
+    ],
+)  # fmt: skip
+def test_fit_auto_usage_errors(tmp_path, capsys, extra, message):
+    data, _ = _blobs_npy(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(data), *extra, "--out", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--max-clusters", "1"], "'max_clusters' parameter of ClusteringModule must be an int in "
+         "the range [2, inf) or None; got 1"),
+        (["--max-clusters", "601"], "max_clusters=601 must be <= the number of samples (600)"),
+        (["--min-cluster-weight", "0"], "'min_cluster_weight' parameter of ClusteringModule must "
+         "be a float in the range (0, 1); got 0.0"),
+        (["--min-cluster-weight", "1"], "'min_cluster_weight' parameter"),
+    ],
+)  # fmt: skip
+def test_fit_auto_bad_values_exit_1(tmp_path, capsys, extra, message):
+    data, _ = _blobs_npy(tmp_path)
+    args = ["fit", str(data), "--method", "cm", "-k", "auto", *extra, "--out", str(tmp_path / "r")]
+    assert main(args) == 1
+    assert message in _error(capsys)
+    assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------------------------- select-k
+def test_select_k_prints_the_table_and_writes_csv_and_png(tmp_path, capsys):
+    data, truth = _blobs_npy(tmp_path)
+    out = tmp_path / "sk"
+    args = ["select-k", str(data), "--method", "gmm", "--k-range", "2:7", "--seeds", "3",
+            "--labels", str(truth), "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "K in 2..7, 3 seed(s) per K" in printed
+    assert "  4*" in printed and "best K: 4 (lowest BIC; the labels have 4 classes)" in printed
+    rows = list(csv.DictReader((out / "select_k.csv").open()))
+    assert [int(r["k"]) for r in rows] == [2, 3, 4, 5, 6, 7]
+    assert [r["best"] for r in rows] == ["0", "0", "1", "0", "0", "0"]
+    bic = [float(r["bic"]) for r in rows]
+    assert bic[2] == min(bic) and float(rows[2]["stability"]) == pytest.approx(1.0)
+    # the same numbers as the Python function with the same seed
+    X = np.load(data).astype(np.float64)
+    result = aecm.select_k(X, method="gmm", k_range=range(2, 8), n_seeds=3, random_state=0)
+    np.testing.assert_allclose(bic, result.table["bic"], rtol=1e-12)
+    assert (out / "select_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.iterdir()) == ["select_k.csv", "select_k.png"]
+
+
+def test_select_k_with_the_cm_reads_a_csv_like_fit(tmp_path, capsys):
+    """A CSV with a label column and a list of K; without --out nothing is written."""
+    data, truth = _blobs_npy(tmp_path)
+    X, y = np.load(data), np.load(truth)
+    with open(tmp_path / "blobs.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([f"f{j}" for j in range(10)] + ["label"])
+        writer.writerows([[*map(float, row), int(c)] for row, c in zip(X, y, strict=True)])
+    args = ["select-k", str(tmp_path / "blobs.csv"), "--label-column", "label", "--k-range",
+            "3,4,5", "--seeds", "2", "--quiet", *_CM_FAST]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "best K: 4 (lowest BIC; the labels have 4 classes)" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blobs.csv", "blobs.npy", "truth.npy"]
+
+
+@pytest.mark.parametrize(
+    ("k_range", "message"),
+    [
+        ("2:x", "--k-range '2:x' is not a range: give A:B (e.g. 2:30), A:B:STEP or a list 3,5,8"),
+        ("2:4:6:8", "is not a range"),
+        ("7:3", "--k-range '7:3' holds no number of clusters"),
+        ("", "--k-range '' holds no number of clusters"),
+        ("0:4", "--k-range '0:4' holds 0; numbers of clusters must be at least 1"),
+        ("3,0,5", "holds 0; numbers of clusters must be at least 1"),
+        ("2:6:0", "--k-range '2:6:0': the step must be at least 1"),
+        ("2,601", "k_range holds 601, more clusters than the number of samples (600)"),
+    ],
+)
+def test_select_k_bad_k_range_exits_1(tmp_path, capsys, k_range, message):
+    data, _ = _blobs_npy(tmp_path)
+    out = tmp_path / "sk"
+    args = ["select-k", str(data), "--method", "gmm", "--k-range", k_range, "--out", str(out)]
+    assert main(args) == 1
+    assert message in _error(capsys)
+    assert not out.exists()
+
+
+def test_select_k_usage_errors(tmp_path, capsys):
+    data, _ = _blobs_npy(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["select-k", str(data), "--method", "gmm", "--epochs", "5"])
+    assert exit_info.value.code == 2
+    assert "--epochs applies only to --method cm" in capsys.readouterr().err
+    assert main(["select-k", str(tmp_path / "missing.npy")]) == 1
+    assert "no such file" in _error(capsys)
+
+
+def test_select_k_subprocess(tmp_path):
+    """The command as a user runs it: a bad --k-range ends the process with exit code 1 and
+    one line on stderr (the good path is covered through main above)."""
+    data, _ = _blobs_npy(tmp_path)
+    bad = _aecm("select-k", str(data), "--k-range", "0:3")
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.strip() == (
+        "aecm: error: --k-range '0:3' holds 0; numbers of clusters must be at least 1"
+    )
