@@ -8,6 +8,11 @@ set, the number of clusters found by
 
 * ``ClusteringModule(n_clusters="auto")`` with aecm's defaults (``max_clusters`` =
   ``min(50, n // 10)``, ``min_cluster_weight=0.01``, ``prune_strength=4``);
+* with ``--aecm`` (real data only), ``AECM(n_clusters="auto")``: an autoencoder
+  d-500-500-2000-``--aecm-dim`` pretrained ``--aecm-pretrain`` epochs, the CM's pruning stage on
+  its embedding from ``max_clusters = --aecm-dim`` clusters (at most ``--aecm-cm-epochs``
+  epochs), then ``--aecm-cm-epochs`` CM epochs and ``--aecm-epochs`` joint epochs with the K
+  found (AE-CM's other defaults);
 * ``aecm.select_k`` (lowest BIC) with the CM and with the isotropic GMM (EM);
 * scikit-learn's ``BayesianGaussianMixture(weight_concentration_prior_type="dirichlet_process",
   covariance_type="spherical")`` with as many components as the CM's ``max_clusters``,
@@ -17,6 +22,7 @@ with the wall time of each (for select_k: all its fits). Usage::
 
     python benchmarks/auto_k.py --part synthetic
     python benchmarks/auto_k.py --part real --datasets pendigits usps
+    python benchmarks/auto_k.py --part real --datasets pendigits --aecm --no-cm --select-k
 
 Reads the data with ``aecm.datasets`` from ``$AECM_DATA``, else ``../shared/datasets``.
 Timings are wall-clock seconds on whatever else the machine is doing: compare rows of one run.
@@ -40,7 +46,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import BayesianGaussianMixture
 
 import aecm
-from aecm import ClusteringModule
+from aecm import AECM, ClusteringModule
 
 DATA = Path(os.environ.get("AECM_DATA", Path(__file__).resolve().parents[2] / "shared/datasets"))
 THRESHOLD = ClusteringModule().min_cluster_weight
@@ -65,6 +71,19 @@ def timed(fit):
 
 def cm_auto(X, seed):
     return ClusteringModule("auto", random_state=seed).fit(X)
+
+
+def aecm_auto(X, seed, args):
+    model = AECM(
+        "auto",
+        embedding_dim=args.aecm_dim,
+        max_clusters=args.aecm_dim,
+        pretrain_epochs=args.aecm_pretrain,
+        cm_epochs=args.aecm_cm_epochs,
+        n_epochs=args.aecm_epochs,
+        random_state=seed,
+    )
+    return model.fit(X)
 
 
 def bgm(X, n_components, seed):
@@ -145,14 +164,28 @@ def real(name: str, args) -> str:
         )
         print(lines[-1], flush=True)
 
-    runs = [timed(lambda s=s: cm_auto(X, s)) for s in range(args.seeds)]
-    add(
-        "CM auto (aecm defaults)",
-        "prune_strength 4, min_cluster_weight 0.01, batch 256, ≤150+150 epochs",
-        [m.n_clusters_ for m, _ in runs],
-        [normalized_mutual_info_score(y, m.labels_) for m, _ in runs],
-        [s for _, s in runs],
-    )
+    if args.cm:
+        runs = [timed(lambda s=s: cm_auto(X, s)) for s in range(args.seeds)]
+        add(
+            "CM auto (aecm defaults)",
+            "prune_strength 4, min_cluster_weight 0.01, batch 256, ≤150+150 epochs",
+            [m.n_clusters_ for m, _ in runs],
+            [normalized_mutual_info_score(y, m.labels_) for m, _ in runs],
+            [s for _, s in runs],
+        )
+    if args.aecm:
+        runs = [timed(lambda s=s: aecm_auto(X, s, args)) for s in range(args.aecm_seeds)]
+        pruning = [len(m.history_["prune"]["loss"]) for m, _ in runs]
+        add(
+            "AE-CM auto",
+            f"AE d-500-500-2000-{args.aecm_dim}, pretrain {args.aecm_pretrain} epochs, "
+            f"max_clusters {args.aecm_dim}, pruning {', '.join(map(str, pruning))} epochs "
+            f"(≤{args.aecm_cm_epochs}), CM {args.aecm_cm_epochs} + joint {args.aecm_epochs} "
+            "epochs, batch 256",
+            [m.n_clusters_ for m, _ in runs],
+            [normalized_mutual_info_score(y, m.labels_) for m, _ in runs],
+            [s for _, s in runs],
+        )
     k_range = range(args.k_min, args.real_k_max + 1)
     for method in args.select_k:
         result, seconds = timed(
@@ -172,6 +205,8 @@ def real(name: str, args) -> str:
         )
         if args.plots:
             result.plot(args.plots / f"select_k_{name}_{method}.png")
+    if not args.bgm:
+        return "\n".join(lines)
     fits = [timed(lambda s=s: bgm(X, max_k, s)) for s in range(args.bgm_seeds)]
     add(
         "BayesianGaussianMixture (DP, spherical)",
@@ -189,6 +224,14 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["pendigits", "usps", "mnist"])
     parser.add_argument("--seeds", type=int, default=3, help="CM auto runs per real data set")
     parser.add_argument("--bgm-seeds", type=int, default=1)
+    parser.add_argument("--no-cm", dest="cm", action="store_false", help="skip CM auto (real)")
+    parser.add_argument("--aecm", action="store_true", help="add AE-CM auto (real data)")
+    parser.add_argument("--aecm-seeds", type=int, default=1)
+    parser.add_argument("--aecm-dim", type=int, default=20, help="embedding = max_clusters")
+    parser.add_argument("--aecm-pretrain", type=int, default=20)
+    parser.add_argument("--aecm-cm-epochs", type=int, default=100)
+    parser.add_argument("--aecm-epochs", type=int, default=20)
+    parser.add_argument("--no-bgm", dest="bgm", action="store_false", help="skip the DP mixture")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--true-k", type=int, nargs="+", default=[3, 5, 10, 20])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 6000])
