@@ -135,11 +135,10 @@ def synthetic(args) -> str:
         exact["bgm"] += found == k
         lines.append("| " + " | ".join(row) + " |")
         print(lines[-1], flush=True)
-    lines += [
-        "",
-        f"Exact K in {len(cells)} cells: CM auto {exact['auto']}, select_k cm {exact['cm']}, "
-        f"select_k gmm {exact['gmm']}, BayesianGMM {exact['bgm']}.",
-    ]
+    counts = [f"CM auto {exact['auto']}"]
+    counts += [f"select_k {m} {exact[m]}" for m in ("cm", "gmm") if m in args.select_k]
+    counts.append(f"BayesianGMM {exact['bgm']}")
+    lines += ["", f"Exact K in {len(cells)} cells: {', '.join(counts)}."]
     print(lines[-1], flush=True)
     return "\n".join(lines)
 
