@@ -254,9 +254,9 @@ def test_aecm_integer_n_clusters_reports_n_clusters_and_weights(blobs20):
 def test_aecm_auto_recovers_the_number_of_blobs():
     """9 cells: K in {3, 4, 5} x 3 seeds, 600 rows of 20-D blobs 8σ apart.
 
-    Measured: 9 of 9 exact (ARI 0.99-1.0), 3-6 s per fit on 2 shared cores. With 20 instead
-    of 50 pretraining epochs and 30 pruning epochs, 6 of 9: the embedding of an autoencoder
-    trained that little splits some blobs.
+    Measured: 9 of 9 exact (ARI 0.99-1.0), about 1.2 s per fit on 2 shared cores. With 20
+    instead of 50 pretraining epochs and 30 pruning epochs, 7 of 9: the embedding of an
+    autoencoder trained that little splits some blobs.
     """
     found = []
     for k, seed in itertools.product((3, 4, 5), range(3)):
