@@ -220,12 +220,13 @@ def test_aecm_auto_finds_the_blobs_and_keeps_only_them(blobs20, aecm_auto):
     # of the integer case with the K found
     assert set(model.history_) == {"pretrain", "prune", "cm", "joint", "clusters"}
     prune = model.history_["prune"]
-    assert {"E1", "E2", "E3", "E4", "loss", "seconds", "n_clusters", "alpha", "pruned"} == set(
-        prune
-    )
+    per_epoch = {"E1", "E2", "E3", "E4", "loss", "seconds", "n_clusters", "alpha"}
+    assert set(prune) == per_epoch | {"pruned", "removed_after_training"}
+    assert prune["removed_after_training"] == []  # no cluster emptied in the later phases
     sizes = prune["n_clusters"]
     assert sizes[0] == 8 and all(np.diff(sizes) <= 0) and max(prune["alpha"]) < 1.0
     removed = [i for _, ids in prune["pruned"] for i in ids]
+    assert len({len(prune[name]) for name in per_epoch}) == 1
     assert len(removed) == len(set(removed)) == 8 - k
     assert len(model.history_["cm"]["loss"]) == AECM_FAST["cm_epochs"]
     assert len(model.history_["joint"]["loss"]) == AECM_FAST["n_epochs"] + 1  # + averaging
@@ -240,6 +241,37 @@ def test_aecm_auto_round_trip(tmp_path, blobs20, aecm_auto):
     np.testing.assert_array_equal(loaded.cluster_weights_, aecm_auto.cluster_weights_)
     np.testing.assert_array_equal(loaded.cluster_centers_, aecm_auto.cluster_centers_)
     assert loaded.history_ == aecm_auto.history_
+
+
+def test_aecm_auto_removes_clusters_emptied_after_pruning(blobs20, aecm_auto):
+    """A cluster that the CM or joint phase leaves below min_cluster_weight is removed at the
+    end: here the fitted model with one of its 4 clusters made unreachable (encoder row far
+    below the others), as if the joint phase had emptied it."""
+    import copy
+
+    import torch
+
+    from aecm.data.batches import make_source
+
+    X, _ = blobs20
+    model = copy.deepcopy(aecm_auto)
+    objective = model._objective
+    z = model.transform(X).astype(np.float64)
+    v = np.linalg.lstsq(z, np.ones(len(z)), rcond=None)[0]  # z·v ≈ 1 on every row
+    assert (z @ v).min() > 0.5
+    with torch.no_grad():  # cluster 2's logit 1000·z·v lower than before on every row
+        objective.layer.encoder_weight[2] -= torch.as_tensor(1000 * v, dtype=torch.float32)
+    history = {}
+    source = make_source(X, torch.device("cpu"))
+    kept = np.array([1, 4, 6, 7])  # the clusters' ids among the initial ones
+    smaller = model._drop_small_clusters(objective, source, history, kept)
+    assert smaller.layer.n_clusters == 3 and history == {"removed_after_training": [6]}
+    keep = [0, 1, 3]
+    np.testing.assert_array_equal(
+        smaller.layer.encoder_weight.detach(), objective.layer.encoder_weight[keep].detach()
+    )
+    assert model._drop_small_clusters(smaller, source, history, kept[keep]) is smaller
+    assert history == {"removed_after_training": []}
 
 
 def test_aecm_integer_n_clusters_reports_n_clusters_and_weights(blobs20):

@@ -14,7 +14,7 @@ from aecm.data.batches import make_source
 from aecm.estimators._base import check_n_clusters
 from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
 from aecm.methods.aecm import AECMObjective
-from aecm.methods.cm import CMObjective
+from aecm.methods.cm import CMObjective, select_clusters
 from aecm.methods.pruning import (
     PruningConfig,
     default_max_clusters,
@@ -62,7 +62,9 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     ``max_clusters`` clusters, a CM trained with the rule ``α = 1 − λ σ²_max n_B / K`` empties
     the clusters the embedding does not need and each is removed once its weight falls below
     ``min_cluster_weight``; the centroids left start steps (3) and (4) as the k-means centroids
-    do with an integer ``n_clusters``, and predictions use only them. The CM of the pruning
+    do with an integer ``n_clusters``; clusters that these phases leave with a weight below
+    ``min_cluster_weight`` are removed at the end, and predictions use only the clusters left.
+    The CM of the pruning
     stage sees the embedding sphered: linearly mapped so that the pooled covariance of the
     points around their k-means centroid is the identity, then moved into the positive orthant;
     the rule assumes clusters of one isotropic variance, and the clusters of an embedding are
@@ -159,7 +161,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         Per phase (``"pretrain"``, ``"cm"``, ``"joint"``), per epoch, each loss term. With
         ``"auto"`` also ``"prune"``, the pruning stage: per epoch its CM terms, ``"loss"``,
         ``"seconds"``, ``"n_clusters"`` and ``"alpha"``, and ``"pruned"``, one
-        ``[epoch, ids]`` pair per removal (ids among the ``max_clusters`` initial clusters). And
+        ``[epoch, ids]`` pair per removal (ids among the ``max_clusters`` initial clusters),
+        and ``"removed_after_training"``: the ids of those removed after the joint phase. And
         ``"clusters"``: ``{"empty_clusters": [count], "largest_cluster_fraction": [share]}`` of
         ``labels_`` (a :class:`aecm.exceptions.CollapseWarning` is emitted when a cluster is
         empty or, with an integer ``n_clusters``, holds more than 90 % of the points).
@@ -282,7 +285,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         if self.schedule == "pre":
             z = self._embed(autoencoder, source)
             if is_auto(self.n_clusters):
-                centroids, phases["prune"] = self._pruned_centroids(z, generator, seed)
+                centroids, phases["prune"], kept = self._pruned_centroids(z, generator, seed)
             else:
                 centroids = self._kmeans_centroids(autoencoder, source, seed)
             layer = ClusteringLayer(self.embedding_dim, centroids.shape[0])
@@ -311,10 +314,37 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
                 averaging=self.averaging,
                 n_clusters=layer.n_clusters,
             )
+        if "prune" in phases:
+            history = phases["prune"].history
+            objective = self._drop_small_clusters(objective, source, history, kept)
         return objective, phases
 
-    def _pruned_centroids(self, z, generator, seed) -> tuple[torch.Tensor, TrainingResult]:
-        """``n_clusters="auto"``: the centroids left by the CM's pruning stage on the embedding.
+    @torch.no_grad()
+    def _drop_small_clusters(self, objective, source, history, kept):
+        """Remove the clusters that the CM and joint phases left with a weight below
+        ``min_cluster_weight`` (``n_clusters="auto"``); their ids among the initial clusters
+        (``kept`` holds those of the current ones) go to
+        ``history["removed_after_training"]``."""
+        layer = objective.layer
+        total = sum(
+            layer(objective.autoencoder.encode(b)).double().sum(dim=0)
+            for b in source.ordered_batches()
+        )
+        weights = (total / source.n_samples).cpu().numpy()
+        small = weights < self.min_cluster_weight
+        small[np.argmax(weights)] = False
+        history["removed_after_training"] = kept[small].tolist()
+        if not small.any():
+            return objective
+        keep = torch.as_tensor(np.flatnonzero(~small), device=source.device)
+        options = {"beta": self.beta, "lbd": self.lbd, "form": self.loss}
+        return AECMObjective(
+            objective.autoencoder, select_clusters(layer, keep), objective.alpha, **options
+        )
+
+    def _pruned_centroids(self, z, generator, seed):
+        """``n_clusters="auto"``: the centroids left by the CM's pruning stage on the embedding,
+        the stage's :class:`~aecm.training.TrainingResult` and the kept clusters' initial ids.
 
         The CM sees the embedding sphered (see the class docstring): k-means with
         ``max_clusters`` on (a sample of) the embedding, the pooled covariance of the points
@@ -347,7 +377,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         history = {**stage.history, "pruned": stage.pruned}
         centroids = sphere.invert(stage.objective.layer.centroids().detach().double().cpu().numpy())
         centroids = torch.as_tensor(centroids, dtype=z.dtype, device=z.device)
-        return centroids, TrainingResult(history, stage.n_iter, stage.n_iter < self.cm_epochs)
+        result = TrainingResult(history, stage.n_iter, stage.n_iter < self.cm_epochs)
+        return centroids, result, stage.kept
 
     def _soft_assign(self, objective, z):
         return objective.layer(z)
