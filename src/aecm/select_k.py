@@ -213,10 +213,9 @@ def select_k(
     2..20, it chose 15 (CM) and 20 (EM) on Pendigits and 20 with both on USPS and MNIST
     (``benchmarks/auto_k.py``, ``docs/results.md``). With the CM, each fit is an
     integer-``K`` CM, whose pseudo-inverse encoder separates poorly more clusters than there
-    are features: on
-    10-feature mixtures of 20 clusters it chose 7 to 11 in five cells of six and 25 in the
-    sixth (EM: 20 to 22). The stability (mean
-    pairwise ARI between seeds) is reported as a second opinion and is not used by the rule.
+    are features: on 10-feature mixtures of 20 clusters it chose 7 to 11 in five cells of six
+    and 25 in the sixth (EM: 20 to 22). The stability (mean pairwise ARI between seeds) is
+    reported as a second opinion and is not used by the rule.
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}; got {method!r}.")
