@@ -11,7 +11,7 @@ from aecm import paper
 from aecm._params import ARRAY_LIKE, BOOLEAN, Interval, Options
 from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
 from aecm.methods.aecm import AECMObjective
-from aecm.nn.cm import ClusteringLayer
+from aecm.nn.cm import ClusteringLayer, partition_posteriors
 from aecm.training import train
 
 __all__ = ["AECM"]
@@ -22,25 +22,28 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
 
     Schedule ``"pre"`` (the paper's better variant): (1) pretrain the autoencoder on its
     reconstruction; (2) k-means (20 restarts) on the embedding, and the CM initialised from its
-    centroids: decoder = centroids, encoder = the linear softmax classifier that reproduces the
-    k-means partition (:meth:`ClusteringLayer.fit_encoder
-    <aecm.nn.cm.ClusteringLayer.fit_encoder>`, started from the paper's pseudo-inverse
-    encoder); (3) the CM alone on the frozen embedding for ``cm_epochs``; (4) everything jointly
-    for ``n_epochs``, then an averaging epoch. Schedule ``"rand"`` skips (1)–(3).
+    centroids: decoder = centroids, encoder = the linear softmax classifier whose ``γ`` are the
+    posteriors of the isotropic mixture that the k-means partition defines
+    (:func:`aecm.nn.cm.partition_posteriors`, fitted by :meth:`ClusteringLayer.fit_encoder
+    <aecm.nn.cm.ClusteringLayer.fit_encoder>` from the paper's pseudo-inverse encoder);
+    (3) the CM alone on the frozen embedding for ``cm_epochs``; (4) everything jointly for
+    ``n_epochs``, then an averaging epoch. Schedule ``"rand"`` skips (1)–(3).
 
-    Why the fitted encoder: the paper's pseudo-inverse encoder maps each centroid ``U_k`` to the
+    Why a fitted encoder: the paper's pseudo-inverse encoder maps each centroid ``U_k`` to the
     logits ``e_k``, but the embedding is not centred and there is no bias, so its ``argmax``
     is not the nearest centroid and its ``γ`` are very soft (mean max ``γ`` 0.25–0.58). On a
-    3000-row USPS subset (AE 256-500-500-2000-10 pretrained 15 epochs, 10 CM + 10 joint epochs)
-    it agreed with k-means on only 71 %, 25 % and 54 % of the points for seeds 0, 1, 2, and
-    AE-CM ended at ACC 0.681, 0.523, 0.589 where k-means on the same embedding (AE+KM) had
-    0.677, 0.668, 0.665: training started from a different, worse partition and never
-    recovered. The fitted encoder agrees with k-means on 99.7 % of the points (mean max ``γ``
-    0.995), the CM phase then keeps the partition, and the joint phase improves on it: ACC
-    0.705, 0.683, 0.685 (NMI 0.672, 0.651, 0.651; AE+KM 0.651, 0.633, 0.637); with 50 joint
-    epochs 0.711, 0.689, 0.690. Training the CM phase with the plain CM loss instead of the
-    AE-CM loss did not help with the pseudo-inverse encoder (0.678, 0.534, 0.589) and changed
-    little with the fitted one (0.695, 0.695, 0.685), so the paper's phases are kept.
+    3000-row USPS subset it agreed with k-means on only 71 %, 25 % and 54 % of the points for
+    seeds 0, 1, 2, and AE-CM ended at ACC 0.681, 0.523, 0.589 where k-means on the same
+    embedding had 0.677, 0.668, 0.665: training started from a worse partition and never
+    recovered. Why posteriors rather than the k-means labels: an encoder fitted to hard labels
+    of well-separated clusters has unbounded weights (on Pendigits, ~1800 times those needed
+    for a mean max ``γ`` of 0.9), its ``γ`` are exactly 0 or 1, no gradient reaches it, and the
+    joint phase moves the embedding across its frozen boundaries: on Pendigits (5 pretraining,
+    5 CM, 5 joint epochs, seed 1) the cluster sizes jumped between epochs and ACC fell from
+    0.711 to 0.497 (collapse to 0.10–0.35 with :meth:`from_paper`'s values). Fitted to the
+    posteriors, the encoder agrees with k-means on 99.5 % of the points with a mean max ``γ``
+    of 0.975, and the joint phase stays stable (ACC 0.686 for that run, 0.705 with
+    :meth:`from_paper`).
 
     Parameters
     ----------
@@ -185,10 +188,11 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         if self.schedule == "pre":
             centroids = self._kmeans_centroids(autoencoder, source, seed)
             layer.init_from_centroids(centroids.cpu())
-            # the encoder that reproduces the k-means partition (see the class docstring)
+            # the encoder whose γ are the mixture's posteriors (see the class docstring)
             z = self._embed(autoencoder, source)
             labels = torch.cdist(z, centroids).argmin(dim=1)
-            layer.to(source.device).fit_encoder(z, labels)
+            posteriors = partition_posteriors(z, centroids, labels)
+            layer.to(source.device).fit_encoder(z, posteriors)
         else:
             layer.reset_parameters(generator)
         layer.to(source.device)
