@@ -119,8 +119,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         ``"kmeans"`` 66.5 / 64.0, ``"kmeans++"`` 65.7 / 63.9, ``"random"`` 66.7 / 62.2.
     init_sample_size : int or None, default=10000
         k-means for ``init="kmeans"``/``"kmeans++"`` runs on this many rows drawn at random
-        (all rows when None or when the data has fewer); the CM then trains on all rows. On
-        MNIST this cut the initialisation from 5.0 s to 0.55 s.
+        from the random state (all rows when None or when the data has fewer); the CM then
+        trains on all rows. On MNIST this cut the initialisation from 5.0 s to 0.55 s. With
+        data larger than memory only the sample is held in memory (None reads every row).
+        Must be at least the number of clusters (``max_clusters`` with ``"auto"``).
     n_init : int, default=1
         Number of restarts with different seeds; the run with the lowest final loss is kept.
     averaging : bool, default=True
@@ -192,6 +194,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         Epochs trained before the averaging epoch (both stages with ``"auto"``).
     converged_ : bool
         Whether training stopped on ``tol`` before ``n_epochs``.
+    n_batches_seen_ : int
+        After :meth:`partial_fit`: optimiser steps taken by the calls so far.
+    n_samples_seen_ : int
+        After :meth:`partial_fit`: rows passed to the calls so far.
     module_ : ClusteringLayer
         The trained torch module (on ``device_``).
     device_ : torch.device
@@ -203,6 +209,33 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     -----
     ``transform`` returns the soft assignments ``γ`` (the same as ``predict_proba``): the CM's
     representation of a point is its posterior over clusters.
+
+    **Data larger than memory.** ``fit``, ``predict``, ``predict_proba``, ``transform`` and
+    ``score`` accept a ``np.memmap`` (``np.load(path, mmap_mode="r")``), any 2-D array-like
+    with ``shape``, ``dtype`` and row slicing (HDF5, zarr), and a map-style
+    ``torch.utils.data.Dataset`` or ``DataLoader`` (an item is a row, or an ``(x, y)`` tuple
+    whose ``x`` is used; a ``DataLoader`` is read through its dataset, its sampler, batch size
+    and workers unused). Rows are read a batch at a time and checked for NaN/inf as they are
+    read (``ValueError`` naming the rows); k-means runs on ``init_sample_size`` rows. Arrays
+    are shuffled by blocks (:mod:`aecm.data.lazy`): a memmap of up to 4 MiB (as float32)
+    gives exactly the fit of the same array in memory, a larger one another order of batches.
+    What stays in memory is ``labels_`` (one int64 per row) and the outputs asked for.
+
+    **Streaming** (:meth:`partial_fit`). Each call takes one Adam step per ``batch_size`` rows
+    of the chunk, in order, with the loss of :meth:`fit`: E1–E3 summed over the batch (divided
+    by its ``rows × n_features`` with ``normalize_loss``) and E4 with the batch's own mixture
+    weights ``π̂``. The loss uses no total number of samples, so a step of ``partial_fit`` is
+    the step ``fit`` takes on the same batch (a test checks it bit for bit), whatever the
+    length of the stream. The prior's strength depends on the rows per step (see ``alpha``):
+    chunks whose length is a multiple of ``batch_size`` keep every step at ``batch_size`` rows;
+    shuffle the stream if it is ordered (e.g. by class). After each call ``labels_`` holds the
+    clusters of that chunk, ``weights_`` the mean ``γ`` of all rows seen (each chunk assigned
+    by the model of its call), ``history_``/``loss_curve_`` one entry per call (the sums of the
+    terms over its steps); ``loss_``, ``n_iter_`` and ``converged_`` are not set.
+    ``n_clusters="auto"`` and ``n_init`` apply to :meth:`fit` only; a non-finite loss puts the
+    model back as it was before the call and raises ``FloatingPointError``. Calling
+    :meth:`partial_fit` after :meth:`fit` continues from the fitted model with a fresh Adam;
+    :meth:`fit` starts afresh.
 
     **n_clusters="auto".** E4's gradient adds ``(1 − α) / (n_B π̂_k)`` to the cost of putting a
     point of a batch of ``n_B`` rows in cluster ``k``: with ``α < 1`` every point pays
