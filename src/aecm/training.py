@@ -9,6 +9,7 @@ Polyak-averaged final epoch.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +23,7 @@ __all__ = [
     "LoopConfig",
     "Objective",
     "TrainingResult",
+    "run_steps",
     "train",
 ]
 
@@ -174,6 +176,31 @@ class TrainingResult:
     converged: bool
 
 
+def run_steps(
+    objective: Objective,
+    optimizer: torch.optim.Optimizer | FlatAdam,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    n_batches: int,
+    device: torch.device,
+    average: list[Tensor] | None = None,
+) -> Tensor:
+    """One optimiser step per ``(index, batch)`` of ``batches`` (``n_batches`` of them).
+
+    Returns the per-batch term values, shape (n_batches, n_terms), on ``device``, without a
+    host synchronisation. ``average``: tensors to which the parameters are added after each
+    step (for the averaging epoch). Used for an epoch of :func:`train` and by ``partial_fit``.
+    """
+    values = torch.empty(n_batches, len(objective.term_names), device=device)
+    params = objective.parameters()
+    for b, (index, batch) in enumerate(batches):
+        values[b] = objective.gradients(batch, index)
+        optimizer.step()
+        if average is not None:
+            with torch.no_grad():
+                torch._foreach_add_(average, params)
+    return values
+
+
 def _run_epoch(
     objective: Objective,
     optimizer: torch.optim.Optimizer | FlatAdam,
@@ -183,16 +210,9 @@ def _run_epoch(
     average: list[Tensor] | None = None,
 ) -> Tensor:
     """One epoch; returns the per-batch term values, shape (n_batches, n_terms), on the device."""
+    batches = source.shuffled_batches(config.batch_size, generator)
     n_batches = source.n_batches(config.batch_size)
-    values = torch.empty(n_batches, len(objective.term_names), device=source.device)
-    params = objective.parameters()
-    for b, (index, batch) in enumerate(source.shuffled_batches(config.batch_size, generator)):
-        values[b] = objective.gradients(batch, index)
-        optimizer.step()
-        if average is not None:
-            with torch.no_grad():
-                torch._foreach_add_(average, params)
-    return values
+    return run_steps(objective, optimizer, batches, n_batches, source.device, average)
 
 
 def _assignments(objective: Objective, source: BatchSource) -> Tensor:

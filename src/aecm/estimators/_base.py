@@ -10,9 +10,17 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from aecm.data.lazy import ArrayReader, DatasetReader, RowReader
 from aecm.exceptions import CollapseWarning
 
-__all__ = ["check_collapse", "check_n_clusters", "restart_seeds", "validate_input"]
+__all__ = [
+    "check_collapse",
+    "check_n_clusters",
+    "init_sample",
+    "out_of_core_reader",
+    "restart_seeds",
+    "validate_input",
+]
 
 #: A fit "collapsed" when one cluster holds more than this share of the points.
 DOMINANT_FRACTION = 0.9
@@ -24,7 +32,52 @@ DOMINANT_FRACTION = 0.9
 FLOAT32_SAFE_MAX = 1e15
 
 
-def validate_input(estimator, X, *, reset: bool, float32: bool = False):
+def out_of_core_reader(X, max_abs: float | None = None) -> RowReader | None:
+    """A reader for ``X`` if it is read lazily, batch by batch; None for in-memory data.
+
+    This is where an input is recognised as data larger than memory: a ``np.memmap``; a
+    ``torch.utils.data.Dataset`` or ``DataLoader`` (its dataset); any other object that is not
+    a NumPy array, a tensor, a list or tuple, a sparse matrix or a data frame (no ``columns``)
+    and has a ``shape``, ``__getitem__`` and a ``dtype`` or ``ndim`` (HDF5, zarr, dask…).
+    """
+    if isinstance(X, torch.utils.data.DataLoader):
+        return DatasetReader(X.dataset, max_abs)
+    if isinstance(X, torch.utils.data.Dataset):
+        return DatasetReader(X, max_abs)
+    if isinstance(X, np.memmap):
+        return ArrayReader(X, max_abs)
+    in_memory = isinstance(X, np.ndarray | torch.Tensor | list | tuple) or sp.issparse(X)
+    if in_memory or hasattr(X, "columns"):
+        return None
+    has_dtype = hasattr(X, "dtype") or hasattr(X, "ndim")
+    if hasattr(X, "shape") and hasattr(X, "__getitem__") and has_dtype:
+        return ArrayReader(X, max_abs)
+    return None
+
+
+def _validate_reader(estimator, reader: RowReader, *, reset: bool) -> RowReader:
+    """The checks of :func:`validate_input` that need no pass over the data (shape, features)."""
+    n_samples, n_features = reader.shape
+    name = type(estimator).__name__
+    if n_samples < (2 if reset else 1) or n_features < 1:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) and {n_features} feature(s) (shape="
+            f"{reader.shape}) while a minimum of {2 if reset else 1} sample(s) and 1 feature "
+            f"are required by {name}."
+        )
+    if reset:
+        estimator.n_features_in_ = n_features
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {name} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return reader
+
+
+def validate_input(estimator, X, *, reset: bool, float32: bool = False, out_of_core=False):
     """Validate ``X`` for ``fit`` (``reset=True``) or later calls; returns a float array or CSR.
 
     Dense input keeps float32/float64 (other numbers become float64); sparse input must be CSR
@@ -32,7 +85,17 @@ def validate_input(estimator, X, *, reset: bool, float32: bool = False):
     non-numeric values and a different number of features than at ``fit`` raise errors naming
     the problem. ``float32``: the estimator computes in float32, so values larger than
     :data:`FLOAT32_SAFE_MAX` in magnitude are refused too (``ValueError``).
+
+    ``out_of_core``: the estimator reads its data through a batch source, so data larger than
+    memory (see :func:`out_of_core_reader`) is returned as a :class:`~aecm.data.RowReader`
+    instead of an array. Its shape, dtype and number of features are checked here; NaN, inf
+    and too-large values are checked in each block as it is read, and raise ``ValueError``
+    naming the rows.
     """
+    if out_of_core:
+        reader = out_of_core_reader(X, FLOAT32_SAFE_MAX if float32 else None)
+        if reader is not None:
+            return _validate_reader(estimator, reader, reset=reset)
     dtype = getattr(X, "dtype", None)
     if dtype is not None and not sp.issparse(X) and getattr(dtype, "kind", "f") in "USO":
         # strings or objects: accept only if every value converts to a number
@@ -63,6 +126,36 @@ def validate_input(estimator, X, *, reset: bool, float32: bool = False):
                 "NaN). Scale the data first, e.g. with sklearn.preprocessing.StandardScaler."
             )
     return X
+
+
+def init_sample(X, size: int | None, seed: int):
+    """At most ``size`` rows of ``X`` drawn without replacement from ``seed``, in order.
+
+    All of ``X`` (itself, for in-memory data) when ``size`` is None or ``X`` has no more rows;
+    a :class:`~aecm.data.RowReader` gives a NumPy array of its ``dtype`` (None reads every row).
+    """
+    n = X.shape[0]
+    if size is None or n <= size:
+        return X.take(np.arange(n)) if isinstance(X, RowReader) else X
+    rows = np.sort(sample_rows(n, size, seed))
+    return X.take(rows) if isinstance(X, RowReader) else X[rows]
+
+
+def sample_rows(n_samples: int, size: int | None, seed: int) -> np.ndarray | None:
+    """``size`` row positions out of ``n_samples`` drawn from ``seed`` (unsorted), or None
+    (all rows) when ``size`` is None or not smaller than ``n_samples``."""
+    if size is None or n_samples <= size:
+        return None
+    return np.random.default_rng(seed).choice(n_samples, size, False)
+
+
+def check_init_sample_size(size: int | None, n_clusters: int, name: str = "n_clusters") -> None:
+    """``init_sample_size`` must leave k-means at least one row per cluster."""
+    if size is not None and size < n_clusters:
+        raise ValueError(
+            f"init_sample_size={size} must be >= {name}={n_clusters}: the initialisation "
+            "needs at least one sampled row per cluster."
+        )
 
 
 def check_n_clusters(n_clusters: int, n_samples: int, name: str = "n_clusters") -> None:

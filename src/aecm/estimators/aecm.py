@@ -81,6 +81,12 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         Polyak-average the weights over a final epoch.
     pretrained : Autoencoder or fitted deep estimator, default=None
         Reuse this autoencoder (copied) instead of pretraining one.
+    init_sample_size : int or None, default=100000
+        k-means on the embedding (and the encoder fitted to its partition) uses this many rows
+        drawn at random from the random state (all rows, in order, when None or when the data
+        has no more). Shared by all deep estimators. Data sets up to 100 000 rows are used
+        whole, as before; with data larger than memory this bounds what the initialisation
+        holds (``init_sample_size × embedding_dim`` floats). ``None`` embeds every row.
     n_init : int, default=1
         Restarts with different seeds; the lowest final loss is kept.
     tol : float, default=0.0
@@ -112,6 +118,19 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         empty or holds more than 90 % of the points).
     n_iter_ : int
         Epochs of the joint phase.
+
+    Notes
+    -----
+    **Data larger than memory** (all deep estimators). ``X`` may be a ``np.memmap`` (e.g.
+    ``np.load(path, mmap_mode="r")``), any 2-D array-like with ``shape``, ``dtype`` and row
+    slicing (HDF5, zarr), or a map-style ``torch.utils.data.Dataset``/``DataLoader`` (an item is
+    a row, or an ``(x, y)`` tuple whose ``x`` is used; a ``DataLoader``'s sampler, batch size
+    and workers are not used). Batches are read as needed (see :mod:`aecm.data.lazy` for the
+    order of shuffled batches) and checked for NaN/inf as they are read; pretraining,
+    training, ``predict`` and ``transform`` all stream. What stays in memory is per row and
+    small: ``labels_`` and, for DEC/IDEC, the target distribution (``n_samples × n_clusters``),
+    which DEC recomputes over all rows every ``update_interval`` batches: a full pass over the
+    data each time.
     """
 
     _parameter_constraints = {
@@ -144,6 +163,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         loss="normalized",
         averaging=True,
         pretrained=None,
+        init_sample_size=100_000,
         n_init=1,
         tol=0.0,
         device="auto",
@@ -189,7 +209,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
             centroids = self._kmeans_centroids(autoencoder, source, seed)
             layer.init_from_centroids(centroids.cpu())
             # the encoder whose γ are the mixture's posteriors (see the class docstring)
-            z = self._embed(autoencoder, source)
+            z = self._init_embedding(autoencoder, source, seed)
             labels = torch.cdist(z, centroids).argmin(dim=1)
             posteriors = partition_posteriors(z, centroids, labels)
             layer.to(source.device).fit_encoder(z, posteriors)

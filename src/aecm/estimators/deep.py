@@ -34,10 +34,12 @@ from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
 from aecm.estimators._base import (
     check_collapse,
+    check_init_sample_size,
     check_n_clusters,
     cpu_generator,
     output_dtype,
     restart_seeds,
+    sample_rows,
     sparse_checks_not_applicable,
     validate_input,
 )
@@ -75,6 +77,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "pretrained": [NONE, _Pretrained()],
+        "init_sample_size": [Interval(Integral, 1, None, closed="left"), NONE],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "device": [DEVICE],
@@ -135,10 +138,13 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         return tuple(int(h) for h in dims)
 
     def fit(self, X, y=None):
-        """Fit to ``X`` (array-like or sparse CSR of shape (n_samples, n_features))."""
-        X = validate_input(self, X, reset=True, float32=True)
+        """Fit to ``X`` of shape (n_samples, n_features): an array-like, a sparse CSR matrix, or
+        data larger than memory read batch by batch (a ``np.memmap``, an HDF5/zarr-like array, a
+        ``torch.utils.data.Dataset`` or ``DataLoader``; see :class:`aecm.AECM`)."""
+        X = validate_input(self, X, reset=True, float32=True, out_of_core=True)
         validate_params(self, self._parameter_constraints)
         check_n_clusters(self.n_clusters, X.shape[0])
+        check_init_sample_size(self.init_sample_size, self.n_clusters)
         hidden_dims = self._validate_hidden_dims()
         self._check_method_params(X)
         pretrained = self._pretrained_autoencoder(X.shape[1])
@@ -203,8 +209,9 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         return autoencoder, train(objective, optimizer, source, config, generator)
 
     def _kmeans_centroids(self, autoencoder: Autoencoder, source: BatchSource, seed: int) -> Tensor:
-        """k-means (20 restarts, as DEC/IDEC/AE-CM do) on the embedding: the centres, K × p."""
-        z = self._embed(autoencoder, source).cpu().numpy()
+        """k-means (20 restarts, as DEC/IDEC/AE-CM do) on the embedding of the initialisation
+        sample (:meth:`_init_embedding`): the centres, K × p."""
+        z = self._init_embedding(autoencoder, source, seed).cpu().numpy()
         kmeans = KMeans(self.n_clusters, n_init=20, random_state=seed).fit(z)
         return torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32, device=source.device)
 
@@ -225,6 +232,14 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         return torch.cat([autoencoder.encode(b) for b in source.ordered_batches()])
 
     @torch.no_grad()
+    def _init_embedding(self, autoencoder: Autoencoder, source: BatchSource, seed: int) -> Tensor:
+        """The embedding of at most ``init_sample_size`` rows drawn from ``seed`` (all rows, in
+        order, when the data has no more), for the initialisation of the clusters."""
+        rows = sample_rows(source.n_samples, self.init_sample_size, seed)
+        batches = source.ordered_batches() if rows is None else source.batches_at(np.sort(rows))
+        return torch.cat([autoencoder.encode(b) for b in batches])
+
+    @torch.no_grad()
     def _evaluate(self, objective: Objective, source: BatchSource) -> float:
         """The objective's total loss over all rows, in training-sized batches, in order."""
         objective.start_evaluation(source)
@@ -237,7 +252,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
     # ------------------------------------------------------------------ inference
     def _source(self, X) -> tuple[Any, BatchSource]:
         check_is_fitted(self)
-        X = validate_input(self, X, reset=False, float32=True)
+        X = validate_input(self, X, reset=False, float32=True, out_of_core=True)
         return X, make_source(X, self.device_)
 
     @torch.no_grad()
