@@ -244,8 +244,15 @@ def test_loop_resumes_optimiser_learning_rate_and_nan_restarts(tmp_path):
 # ------------------------------------------------------------------ the issue's SIGKILL test
 _KILLED_FIT = """
 import sys
+import time
 import numpy as np
+import aecm.training
 from aecm import ClusteringModule
+run_epoch = aecm.training._run_epoch
+def slow_epoch(*args, **kwargs):  # 50 ms more per epoch: time to kill it mid-training
+    time.sleep(0.05)
+    return run_epoch(*args, **kwargs)
+aecm.training._run_epoch = slow_epoch
 X = np.load(sys.argv[1])
 ClusteringModule(10, n_epochs={n_epochs}, tol=0.0, device="cpu", random_state=0,
                  checkpoint_dir=sys.argv[2], checkpoint_every=5).fit(X)
@@ -255,7 +262,7 @@ ClusteringModule(10, n_epochs={n_epochs}, tol=0.0, device="cpu", random_state=0,
 def test_fit_killed_with_sigkill_resumes_bit_identically(tmp_path, pendigits, epochs):
     """A fit in a subprocess, killed with SIGKILL once it has written checkpoints, then
     resumed here: the labels and centroids equal those of an uninterrupted fit."""
-    n_epochs = 120
+    n_epochs = 80
     X = pendigits[0][:2000]
     data = tmp_path / "X.npy"
     np.save(data, X)

@@ -191,6 +191,8 @@ def _read_run(path: Path) -> dict:
             f"{path} has checkpoint format version {record.get('format_version')!r}; this aecm "
             f"resumes version {FORMAT_VERSION} only. Delete the folder to start again."
         )
+    if not isinstance(record.get("fingerprint"), dict) or not isinstance(record.get("seeds"), list):
+        raise ValueError(f"{path} lacks the run's fingerprint or seeds; delete the folder.")
     return record
 
 
