@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
@@ -10,13 +12,17 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from aecm._params import NONE, PATH, Interval
 from aecm.data.lazy import ArrayReader, DatasetReader, RowReader
 from aecm.exceptions import CollapseWarning
+from aecm.persistence import _jsonable
 
 __all__ = [
+    "CHECKPOINT_CONSTRAINTS",
     "check_collapse",
     "check_n_clusters",
     "init_sample",
+    "open_checkpoints",
     "out_of_core_reader",
     "restart_seeds",
     "validate_input",
@@ -167,6 +173,55 @@ def restart_seeds(random_state, n_init: int) -> list[int]:
     """One independent seed per restart, drawn from ``random_state``."""
     rng = check_random_state(random_state)
     return [int(s) for s in rng.randint(0, 2**31 - 1, size=n_init)]
+
+
+#: ``checkpoint_dir`` and ``checkpoint_every`` of the torch-trained estimators.
+CHECKPOINT_CONSTRAINTS = {
+    "checkpoint_dir": [NONE, PATH],
+    "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+}
+
+#: Parameters that may change between a fit and its resumption: they do not change what is
+#: computed (``device`` changes the arithmetic's rounding only).
+_RESUMABLE_CHANGES = frozenset({"checkpoint_dir", "checkpoint_every", "verbose", "device"})
+
+
+def _fingerprint_value(value):
+    """A parameter's value as JSON; a network (``pretrained``) as the sha256 of its weights."""
+    network = getattr(value, "autoencoder_", value)
+    if isinstance(network, torch.nn.Module):
+        digest = hashlib.sha256()
+        for name, tensor in network.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return {"weights_sha256": digest.hexdigest()}
+    return _jsonable(value)
+
+
+def open_checkpoints(estimator, X, seeds: list[int]):
+    """The estimator's :class:`aecm.checkpoint.Checkpointer` and the seeds of its restarts.
+
+    ``(None, seeds)`` without ``checkpoint_dir``. With it, the folder's run must have the same
+    estimator class, parameters (but those of ``_RESUMABLE_CHANGES``) and data ``X``; the seeds
+    are then those the run stored (so a fit with ``random_state=None`` resumes exactly too).
+    """
+    if estimator.checkpoint_dir is None:
+        return None, seeds
+    from aecm.checkpoint import Checkpointer, data_fingerprint
+
+    params = estimator.get_params(deep=False)
+    fingerprint = {
+        "estimator": type(estimator).__name__,
+        "params": {
+            name: _fingerprint_value(value)
+            for name, value in sorted(params.items())
+            if name not in _RESUMABLE_CHANGES
+        },
+        "data": data_fingerprint(X),
+    }
+    return Checkpointer.open(
+        estimator.checkpoint_dir, estimator.checkpoint_every, fingerprint, seeds
+    )
 
 
 def cpu_generator(seed: int) -> torch.Generator:

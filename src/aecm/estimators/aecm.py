@@ -100,6 +100,19 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
         run the epoch again (at most 5 times per training phase, then raise);
         ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
+        folder holds checkpoints of the same run (same parameters but ``device``, ``verbose``
+        and the two ``checkpoint_*``; the same data) goes on from the newest valid one, loads
+        the phases that were finished (e.g. pretraining) instead of training them again, and
+        ends with the same result as an uninterrupted fit (bit-identical on the CPU). A folder
+        of another run is refused with a ``ValueError`` naming what differs. A corrupted or
+        truncated checkpoint is skipped with a :class:`aecm.exceptions.CheckpointWarning` for
+        the one before. The folder stays after the fit: fitting again with it loads the
+        finished training instead of repeating it; delete it to train anew. See
+        :mod:`aecm.checkpoint`.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints; each phase also writes one at its end.
 
     Attributes
     ----------
@@ -170,6 +183,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())
 

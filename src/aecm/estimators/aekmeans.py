@@ -48,6 +48,8 @@ class AEKMeans(DeepClusterer):
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())
 

@@ -30,11 +30,13 @@ from aecm._params import (
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
 from aecm.estimators._base import (
+    CHECKPOINT_CONSTRAINTS,
     check_collapse,
     check_init_sample_size,
     check_n_clusters,
     cpu_generator,
     init_sample,
+    open_checkpoints,
     output_dtype,
     restart_seeds,
     sparse_checks_not_applicable,
@@ -161,6 +163,20 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         ``"restore"``: put them back, halve the learning rate, reset Adam's moments and run
         the epoch again (at most 5 times per training run, then raise);
         ``history_["nan_restarts"]`` counts the restarts before each epoch.
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
+        folder holds checkpoints of the same run (same parameters but ``device``, ``verbose``
+        and the two ``checkpoint_*``; the same data) goes on from the newest valid one and
+        ends with the same result as an uninterrupted fit (bit-identical on the CPU). A folder
+        of another run is refused with a ``ValueError`` naming what differs. A corrupted or
+        truncated checkpoint is skipped with a :class:`aecm.exceptions.CheckpointWarning` for
+        the one before. The folder stays after the fit: fitting again with it loads the
+        finished training instead of repeating it; delete it to train anew. See
+        :mod:`aecm.checkpoint`.
+    checkpoint_every : int, default=10
+        Epochs between checkpoints; each training stage also writes one at its end. A CM epoch
+        takes milliseconds and a checkpoint about 20 ms (two synced files), hence 10
+        (``benchmarks/checkpoints.py``).
 
     Attributes
     ----------
@@ -317,6 +333,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         "min_cluster_weight": [Interval(Real, 0, 1, closed="neither")],
         "prune_strength": [Interval(Real, 0, None, closed="neither")],
         "on_nan": [ON_NAN],
+        **CHECKPOINT_CONSTRAINTS,
     }
 
     def __init__(
@@ -342,6 +359,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         min_cluster_weight=0.01,
         prune_strength=4.0,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=10,
     ):
         self.n_clusters = n_clusters
         self.alpha = alpha
@@ -363,6 +382,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.min_cluster_weight = min_cluster_weight
         self.prune_strength = prune_strength
         self.on_nan = on_nan
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     @classmethod
     def from_paper(cls, dataset: str, **params) -> ClusteringModule:
@@ -437,6 +458,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         auto = _is_auto(self.n_clusters)
         device = resolve_device(self.device)
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
+        seeds = restart_seeds(self.random_state, self.n_init)
+        checkpoints, seeds = open_checkpoints(self, X, seeds)
         config = LoopConfig(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,
@@ -446,11 +469,14 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             verbose=bool(self.verbose),
             description="CM",
             on_nan=self.on_nan,
+            checkpoints=checkpoints,
         )
         runs = []
         with torch_runtime(num_threads=_training_threads(device, self.batch_size, X.shape[1])):
             source = make_source(X, device)
-            for seed in restart_seeds(self.random_state, self.n_init):
+            for restart, seed in enumerate(seeds):
+                if checkpoints is not None:
+                    checkpoints.start_restart(restart)
                 if auto:
                     runs.append(self._fit_auto(X, source, alpha_t, init, config, seed, n_clusters))
                 else:

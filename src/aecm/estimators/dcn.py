@@ -51,6 +51,8 @@ class DCN(DeepClusterer):
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())
 
@@ -123,6 +125,8 @@ class DKM(SoftAssignmentMixin, DeepClusterer):
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())
 

@@ -54,6 +54,8 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())
 
@@ -127,5 +129,7 @@ class IDEC(DEC):
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())

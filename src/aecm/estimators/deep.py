@@ -33,10 +33,12 @@ from aecm._params import (
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
 from aecm.estimators._base import (
+    CHECKPOINT_CONSTRAINTS,
     check_collapse,
     check_init_sample_size,
     check_n_clusters,
     cpu_generator,
+    open_checkpoints,
     output_dtype,
     restart_seeds,
     sample_rows,
@@ -84,6 +86,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         "random_state": [RANDOM_STATE],
         "verbose": [BOOLEAN, Interval(Integral, 0, None, closed="left")],
         "on_nan": [ON_NAN],
+        **CHECKPOINT_CONSTRAINTS,
     }
 
     def _store_init_params(self, values: dict[str, Any]) -> None:
@@ -128,6 +131,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
             verbose=bool(self.verbose),
             description=description,
             on_nan=self.on_nan,
+            checkpoints=getattr(self, "_checkpoints", None),
             **kwargs,
         )
 
@@ -149,10 +153,15 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         self._check_method_params(X)
         pretrained = self._pretrained_autoencoder(X.shape[1])
         device = resolve_device(self.device)
+        seeds = restart_seeds(self.random_state, self.n_init)
+        checkpoints, seeds = open_checkpoints(self, X, seeds)
         best = None
+        self._checkpoints = checkpoints  # read by _loop_config during this fit
         with torch_runtime():
             source = make_source(X, device)
-            for seed in restart_seeds(self.random_state, self.n_init):
+            for restart, seed in enumerate(seeds):
+                if checkpoints is not None:
+                    checkpoints.start_restart(restart)
                 generator = cpu_generator(seed)
                 autoencoder, pretrain = self._autoencoder(
                     X.shape[1], hidden_dims, pretrained, source, generator
@@ -164,6 +173,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
             autoencoder, objective, loss, phases = best
             self.autoencoder_, self._objective, self.device_ = autoencoder, objective, device
             self.labels_ = self._predict_source(source)
+        self._checkpoints = None
         self.cluster_centers_ = self._centroids(objective).detach().cpu().numpy().astype(np.float64)
         self.loss_ = loss
         self.history_ = {
