@@ -98,6 +98,16 @@ def test_broken_models_are_refused(tmp_path, data):
         aecm.load(path)
 
 
+@pytest.mark.parametrize("name", ["tensors.safetensors", "model.json"])
+def test_truncated_model_files_are_refused(tmp_path, data, name):
+    path = ClusteringModule(3, n_epochs=2, device="cpu").fit(data).save(tmp_path / "m")
+    blob = (path / name).read_bytes()
+    (path / name).write_bytes(blob[: len(blob) // 2])
+    reason = "is corrupted or was changed" if name.endswith("safetensors") else "not readable JSON"
+    with pytest.raises(ValueError, match=reason):
+        aecm.load(path)
+
+
 def test_unfitted_model_cannot_be_saved(tmp_path):
     from sklearn.exceptions import NotFittedError
 

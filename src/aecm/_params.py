@@ -8,6 +8,7 @@ it got.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -99,6 +100,14 @@ class _NoneValue:
         return "None"
 
 
+class _Path:
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, str | os.PathLike)
+
+    def __str__(self) -> str:
+        return "a path (str or os.PathLike)"
+
+
 class _Device:
     def accepts(self, value: Any) -> bool:
         return isinstance(value, str) or type(value).__name__ == "device"
@@ -126,6 +135,7 @@ DEVICE = _Device()
 ARRAY_LIKE = _ArrayLike()
 RANDOM_STATE = _RandomState()
 NONE = _NoneValue()
+PATH = _Path()
 #: ``on_nan`` of the torch-trained estimators: what a non-finite loss does (see ``LoopConfig``).
 ON_NAN = Options(("raise", "restore"))
 

@@ -9,19 +9,26 @@ Polyak-averaged final epoch.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from aecm.data.batches import BatchSource
 
+if TYPE_CHECKING:
+    from aecm.checkpoint import Checkpointer
+
 __all__ = [
     "AutogradObjective",
     "FlatAdam",
     "LoopConfig",
+    "LoopState",
     "Objective",
     "TrainingResult",
+    "run_steps",
     "train",
 ]
 
@@ -65,6 +72,10 @@ class Objective:
 
     #: Names of the loss terms, in the order of the vector :meth:`gradients` returns.
     term_names: tuple[str, ...] = ()
+
+    #: Names of attributes holding Python numbers that training changes (e.g. DKM's ``alpha``,
+    #: DEC's batch counter); checkpoints save and restore them with :meth:`extra_state`.
+    checkpoint_scalars: tuple[str, ...] = ()
 
     def parameters(self) -> list[Tensor]:
         """The tensors the optimiser updates."""
@@ -147,6 +158,10 @@ class LoopConfig:
     restarts before each recorded epoch.
     ``n_clusters``: when given and the assignments are computed every epoch (``label_tol``),
     ``history`` also records per epoch ``"empty_clusters"`` and ``"largest_cluster_fraction"``.
+    ``checkpoints``: an :class:`aecm.checkpoint.Checkpointer`; each call of :func:`train` is
+    then one phase of it: the loop resumes the phase from its newest valid checkpoint (a
+    finished phase is loaded, not trained again), writes one every ``checkpoints.every``
+    epochs and one at the phase's end.
     """
 
     n_epochs: int
@@ -160,10 +175,28 @@ class LoopConfig:
     on_nan: str = "raise"
     max_nan_restarts: int = 5
     n_clusters: int | None = None
+    checkpoints: Checkpointer | None = None
 
     def __post_init__(self) -> None:
         if self.on_nan not in ("raise", "restore"):
             raise ValueError(f"on_nan must be 'raise' or 'restore'; got {self.on_nan!r}.")
+
+
+@dataclass
+class LoopState:
+    """Where a phase of the loop stands between two epochs: what a checkpoint holds besides
+    the tensors of the objective, the optimiser and the generator."""
+
+    history: dict[str, list[float]]
+    epoch: int = 0  # finite epochs done, before the averaging epoch
+    calm: int = 0  # consecutive epochs with fewer label changes than label_tol
+    converged: bool = False
+    restarts: int = 0  # on_nan="restore" restarts so far
+    labels: Tensor | None = None  # the assignments after the last epoch (label_tol)
+    complete: bool = False  # the phase is over (its averaging epoch included)
+
+    def result(self) -> TrainingResult:
+        return TrainingResult(history=self.history, n_iter=self.epoch, converged=self.converged)
 
 
 @dataclass
@@ -172,6 +205,31 @@ class TrainingResult:
     history: dict[str, list[float]]
     n_iter: int  # epochs before the averaging epoch
     converged: bool
+
+
+def run_steps(
+    objective: Objective,
+    optimizer: torch.optim.Optimizer | FlatAdam,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    n_batches: int,
+    device: torch.device,
+    average: list[Tensor] | None = None,
+) -> Tensor:
+    """One optimiser step per ``(index, batch)`` of ``batches`` (``n_batches`` of them).
+
+    Returns the per-batch term values, shape (n_batches, n_terms), on ``device``, without a
+    host synchronisation. ``average``: tensors to which the parameters are added after each
+    step (for the averaging epoch). Used for an epoch of :func:`train` and by ``partial_fit``.
+    """
+    values = torch.empty(n_batches, len(objective.term_names), device=device)
+    params = objective.parameters()
+    for b, (index, batch) in enumerate(batches):
+        values[b] = objective.gradients(batch, index)
+        optimizer.step()
+        if average is not None:
+            with torch.no_grad():
+                torch._foreach_add_(average, params)
+    return values
 
 
 def _run_epoch(
@@ -183,16 +241,9 @@ def _run_epoch(
     average: list[Tensor] | None = None,
 ) -> Tensor:
     """One epoch; returns the per-batch term values, shape (n_batches, n_terms), on the device."""
+    batches = source.shuffled_batches(config.batch_size, generator)
     n_batches = source.n_batches(config.batch_size)
-    values = torch.empty(n_batches, len(objective.term_names), device=source.device)
-    params = objective.parameters()
-    for b, (index, batch) in enumerate(source.shuffled_batches(config.batch_size, generator)):
-        values[b] = objective.gradients(batch, index)
-        optimizer.step()
-        if average is not None:
-            with torch.no_grad():
-                torch._foreach_add_(average, params)
-    return values
+    return run_steps(objective, optimizer, batches, n_batches, source.device, average)
 
 
 def _assignments(objective: Objective, source: BatchSource) -> Tensor:
@@ -240,6 +291,21 @@ def _cluster_sizes(labels: Tensor, n_clusters: int) -> tuple[int, float]:
     return int((counts == 0).sum()), float(counts.max()) / max(labels.numel(), 1)
 
 
+def _new_state(objective: Objective, source: BatchSource, config: LoopConfig) -> LoopState:
+    """The state of a phase before its first epoch."""
+    history: dict[str, list[float]] = {name: [] for name in (*objective.term_names, "loss")}
+    history["seconds"] = []
+    if config.on_nan == "restore":
+        history["nan_restarts"] = []
+    labels = None
+    if config.label_tol > 0:
+        labels = _assignments(objective, source)
+        history["label_change"] = []
+        if config.n_clusters is not None:
+            history["empty_clusters"], history["largest_cluster_fraction"] = [], []
+    return LoopState(history=history, labels=labels)
+
+
 def train(
     objective: Objective,
     optimizer: torch.optim.Optimizer | FlatAdam,
@@ -247,15 +313,30 @@ def train(
     config: LoopConfig,
     generator: torch.Generator,
 ) -> TrainingResult:
-    """Train ``objective`` on ``source``; the parameters are updated in place."""
+    """Train ``objective`` on ``source``; the parameters are updated in place.
+
+    With ``config.checkpoints``, the phase resumes from its newest valid checkpoint: the
+    parameters, :meth:`Objective.extra_state`, the optimiser, ``generator`` and the loop's
+    counters are put back, and a finished phase returns its result without training.
+    """
+    checkpoint = None
+    state = None
+    if config.checkpoints is not None:
+        checkpoint = config.checkpoints.phase(config.description)
+        state = checkpoint.resume(objective, optimizer, generator, source.device)
+        if state is not None and state.complete:
+            return state.result()
+    if state is None:
+        state = _new_state(objective, source, config)
     names = objective.term_names
-    history: dict[str, list[float]] = {name: [] for name in (*names, "loss", "seconds")}
+    history = state.history
     params = objective.parameters()
     progress = None
     if config.verbose:
         from tqdm.auto import tqdm
 
         progress = tqdm(total=config.n_epochs, desc=config.description, unit="epoch", leave=False)
+        progress.update(state.epoch)
 
     def record(values: Tensor) -> None:
         sums = values.sum(dim=0).tolist()  # one host sync per epoch
@@ -270,23 +351,19 @@ def train(
     restore = config.on_nan == "restore"
     good = [p.detach().clone() for p in params]
     good_extra = objective.extra_state() if restore else {}
-    restarts = 0  # in this run
-    if restore:
-        history["nan_restarts"] = []
 
     def finite(values: Tensor, epoch: int) -> bool:
         """Whether the epoch was finite; if not, put back the last good state, then either
         raise or (``on_nan="restore"``) halve the learning rate and return False."""
-        nonlocal restarts
         where = _non_finite(values, objective, epoch)
         if where is None:
             return True
         with torch.no_grad():
             torch._foreach_copy_(params, good)
         objective.load_extra_state(good_extra)
-        if not restore or restarts >= config.max_nan_restarts:
+        if not restore or state.restarts >= config.max_nan_restarts:
             tried = (
-                f" after {restarts} restarts with the learning rate halved each time"
+                f" after {state.restarts} restarts with the learning rate halved each time"
                 if restore
                 else ""
             )
@@ -295,7 +372,7 @@ def train(
                 "their values at the end of the last finite epoch; lower the learning rate, "
                 "check the data's scale, or pass on_nan='restore'."
             )
-        restarts += 1
+        state.restarts += 1
         _halve_learning_rate(optimizer)
         return False
 
@@ -303,49 +380,44 @@ def train(
         """Record the finite epoch and remember its state as the last good one."""
         nonlocal good_extra
         if restore:
-            history["nan_restarts"].append(restarts - sum(history["nan_restarts"]))
+            history["nan_restarts"].append(state.restarts - sum(history["nan_restarts"]))
         with torch.no_grad():
             torch._foreach_copy_(good, params)
         if restore:
             good_extra = objective.extra_state()
 
-    n_iter, calm, converged = 0, 0, False
-    labels = _assignments(objective, source) if config.label_tol > 0 else None
-    sizes = labels is not None and config.n_clusters is not None
-    if labels is not None:
-        history["label_change"] = []
-    if sizes:
-        history["empty_clusters"], history["largest_cluster_fraction"] = [], []
     try:
-        epoch = 0
-        while epoch < config.n_epochs:
+        while state.epoch < config.n_epochs and not state.converged:
             started = time.perf_counter()
             values = _run_epoch(objective, optimizer, source, config, generator)
-            if not finite(values, epoch):
+            if not finite(values, state.epoch):
                 continue
             keep(values)
-            objective.end_epoch(epoch)
-            n_iter = epoch + 1
-            if labels is not None:
+            objective.end_epoch(state.epoch)
+            if state.labels is not None:
                 new = _assignments(objective, source)
-                change = (new != labels).float().mean().item()
-                labels = new
+                change = (new != state.labels).float().mean().item()
+                state.labels = new
                 history["label_change"].append(change)
-                calm = calm + 1 if change < config.label_tol else 0
-                if sizes:
-                    empty, largest = _cluster_sizes(labels, config.n_clusters)
+                state.calm = state.calm + 1 if change < config.label_tol else 0
+                if config.n_clusters is not None:
+                    empty, largest = _cluster_sizes(new, config.n_clusters)
                     history["empty_clusters"].append(empty)
                     history["largest_cluster_fraction"].append(largest)
             record(values)
-            epoch += 1
-            if calm >= config.n_iter_no_change or _loss_converged(history["loss"], config):
-                converged = True
-                break
+            state.epoch += 1
+            state.converged = state.calm >= config.n_iter_no_change or _loss_converged(
+                history["loss"], config
+            )
+            ending = state.converged or state.epoch >= config.n_epochs
+            if checkpoint is not None and checkpoint.due(state.epoch):
+                if config.averaging or not ending:  # else the phase's end is saved next
+                    checkpoint.save(objective, optimizer, generator, state, config.n_epochs)
         while config.averaging:
             started = time.perf_counter()
             average = [torch.zeros_like(p) for p in params]
             values = _run_epoch(objective, optimizer, source, config, generator, average)
-            if not finite(values, n_iter):
+            if not finite(values, state.epoch):
                 continue
             n_batches = source.n_batches(config.batch_size)
             with torch.no_grad():
@@ -354,7 +426,10 @@ def train(
             keep(values)
             record(values)
             break
+        state.complete = True
+        if checkpoint is not None:
+            checkpoint.save(objective, optimizer, generator, state, config.n_epochs)
     finally:
         if progress is not None:
             progress.close()
-    return TrainingResult(history=history, n_iter=n_iter, converged=converged)
+    return state.result()

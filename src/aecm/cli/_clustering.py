@@ -55,6 +55,8 @@ OPTION_METHODS = {
     "embedding_dim": ("embedding_dim", DEEP_METHODS),
     "hidden_dims": ("hidden_dims", DEEP_METHODS),
     "device": ("device", TORCH_METHODS),
+    "checkpoint_dir": ("checkpoint_dir", TORCH_METHODS),
+    "checkpoint_every": ("checkpoint_every", TORCH_METHODS),
 }
 
 
@@ -96,6 +98,8 @@ def build_estimator(args: argparse.Namespace, parser: argparse.ArgumentParser):
             names = ", ".join(sorted(methods))
             parser.error(f"{_option_name(dest)} does not apply to --method {method} ({names})")
         params[param] = value
+    if args.checkpoint_every is not None and args.checkpoint_dir is None:
+        parser.error("--checkpoint-every needs --checkpoint-dir")
     if args.n_init is not None:
         params["n_init"] = args.n_init
     if method in TORCH_METHODS:

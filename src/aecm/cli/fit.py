@@ -321,6 +321,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "  aecm fit digits.csv --method cm --n-clusters 10 --label-column label \\\n"
         "      --scale minmax --out runs/digits\n"
         "  aecm fit images.npy --method aecm -k 10 --epochs 200 --device cuda --out runs/aecm\n"
+        "  aecm fit images.npy --method aecm -k 10 --checkpoint-dir ckpt/aecm --out runs/aecm\n"
+        "      (killed? run the same command again: it resumes from ckpt/aecm)\n"
         "  aecm predict runs/digits/model new.csv --out new-labels.csv",
     )
     fit.add_argument("data", metavar="DATA", help="the data file, one row per sample")
@@ -380,6 +382,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="append",
         metavar="NAME=VALUE",
         help="any other estimator parameter (VALUE as JSON, else text); repeatable",
+    )
+    checkpoints = fit.add_argument_group("checkpoints (PyTorch methods)")
+    checkpoints.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="write checkpoints to DIR while training; the same command run again resumes "
+        "from the newest valid one (DIR is kept: delete it to train anew)",
+    )
+    checkpoints.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        metavar="N",
+        help="epochs between checkpoints, besides one at the end of each training phase "
+        "(default: 10 for cm, 1 for the deep methods)",
     )
     output = fit.add_argument_group("output")
     output.add_argument(

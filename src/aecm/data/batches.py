@@ -1,8 +1,9 @@
 """Mini-batch sources: the data on the device, read by index, one batch at a time.
 
-A source holds validated data (a float NumPy array or a SciPy CSR matrix) and hands out dense
-float32 batches on the training device. Dense data is copied to the device once; sparse data
-stays on the host and only the rows of the current batch are densified.
+A source holds validated data (a float NumPy array, a SciPy CSR matrix, or a reader of data
+larger than memory, :mod:`aecm.data.lazy`) and hands out dense float32 batches on the training
+device. Dense data is copied to the device once; sparse data stays on the host and only the
+rows of the current batch are densified; out-of-core data is read batch by batch.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ class BatchSource:
             stop = min(start + batch_size, self.n_samples)
             yield self.rows(torch.arange(start, stop, device=self.device))
 
+    def batches_at(self, rows: np.ndarray, batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tensor]:
+        """The rows at the sorted positions ``rows``, in that order, ``batch_size`` at a time."""
+        for start in range(0, len(rows), batch_size):
+            index = torch.as_tensor(rows[start : start + batch_size], device=self.device)
+            yield self.rows(index)
+
     def n_batches(self, batch_size: int) -> int:
         return -(-self.n_samples // batch_size)
 
@@ -85,8 +92,12 @@ class SparseSource(BatchSource):
         return torch.from_numpy(block).to(self.device)
 
 
-def make_source(X: np.ndarray | sp.spmatrix | sp.sparray, device: torch.device) -> BatchSource:
-    """A batch source for validated data ``X`` (dense array or CSR)."""
+def make_source(X, device: torch.device) -> BatchSource:
+    """A batch source for validated data ``X`` (dense array, CSR or a :class:`RowReader`)."""
+    from aecm.data.lazy import LazySource, RowReader
+
+    if isinstance(X, RowReader):
+        return LazySource(X, device)
     if sp.issparse(X):
         return SparseSource(X, device)
     return DenseSource(X, device)

@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from aecm import paper
 from aecm._params import ARRAY_LIKE, AUTO, BOOLEAN, NONE, Interval, Options, is_auto
 from aecm.data.batches import make_source
-from aecm.estimators._base import check_n_clusters
+from aecm.estimators._base import check_init_sample_size, check_n_clusters
 from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
 from aecm.methods.aecm import AECMObjective
 from aecm.methods.cm import CMObjective, select_clusters
@@ -21,7 +21,7 @@ from aecm.methods.pruning import (
     posterior_layer,
     prune_clusters,
 )
-from aecm.nn.cm import ClusteringLayer
+from aecm.nn.cm import ClusteringLayer, partition_posteriors
 from aecm.training import FlatAdam, TrainingResult, train
 
 #: Rows of the embedding that k-means sees when it places the ``max_clusters`` starting
@@ -36,25 +36,28 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
 
     Schedule ``"pre"`` (the paper's better variant): (1) pretrain the autoencoder on its
     reconstruction; (2) k-means (20 restarts) on the embedding, and the CM initialised from its
-    centroids: decoder = centroids, encoder = the linear softmax classifier that reproduces the
-    k-means partition (:meth:`ClusteringLayer.fit_encoder
-    <aecm.nn.cm.ClusteringLayer.fit_encoder>`, started from the paper's pseudo-inverse
-    encoder); (3) the CM alone on the frozen embedding for ``cm_epochs``; (4) everything jointly
-    for ``n_epochs``, then an averaging epoch. Schedule ``"rand"`` skips (1)–(3).
+    centroids: decoder = centroids, encoder = the linear softmax classifier whose ``γ`` are the
+    posteriors of the isotropic mixture that the k-means partition defines
+    (:func:`aecm.nn.cm.partition_posteriors`, fitted by :meth:`ClusteringLayer.fit_encoder
+    <aecm.nn.cm.ClusteringLayer.fit_encoder>` from the paper's pseudo-inverse encoder);
+    (3) the CM alone on the frozen embedding for ``cm_epochs``; (4) everything jointly for
+    ``n_epochs``, then an averaging epoch. Schedule ``"rand"`` skips (1)–(3).
 
-    Why the fitted encoder: the paper's pseudo-inverse encoder maps each centroid ``U_k`` to the
+    Why a fitted encoder: the paper's pseudo-inverse encoder maps each centroid ``U_k`` to the
     logits ``e_k``, but the embedding is not centred and there is no bias, so its ``argmax``
     is not the nearest centroid and its ``γ`` are very soft (mean max ``γ`` 0.25–0.58). On a
-    3000-row USPS subset (AE 256-500-500-2000-10 pretrained 15 epochs, 10 CM + 10 joint epochs)
-    it agreed with k-means on only 71 %, 25 % and 54 % of the points for seeds 0, 1, 2, and
-    AE-CM ended at ACC 0.681, 0.523, 0.589 where k-means on the same embedding (AE+KM) had
-    0.677, 0.668, 0.665: training started from a different, worse partition and never
-    recovered. The fitted encoder agrees with k-means on 99.7 % of the points (mean max ``γ``
-    0.995), the CM phase then keeps the partition, and the joint phase improves on it: ACC
-    0.705, 0.683, 0.685 (NMI 0.672, 0.651, 0.651; AE+KM 0.651, 0.633, 0.637); with 50 joint
-    epochs 0.711, 0.689, 0.690. Training the CM phase with the plain CM loss instead of the
-    AE-CM loss did not help with the pseudo-inverse encoder (0.678, 0.534, 0.589) and changed
-    little with the fitted one (0.695, 0.695, 0.685), so the paper's phases are kept.
+    3000-row USPS subset it agreed with k-means on only 71 %, 25 % and 54 % of the points for
+    seeds 0, 1, 2, and AE-CM ended at ACC 0.681, 0.523, 0.589 where k-means on the same
+    embedding had 0.677, 0.668, 0.665: training started from a worse partition and never
+    recovered. Why posteriors rather than the k-means labels: an encoder fitted to hard labels
+    of well-separated clusters has unbounded weights (on Pendigits, ~1800 times those needed
+    for a mean max ``γ`` of 0.9), its ``γ`` are exactly 0 or 1, no gradient reaches it, and the
+    joint phase moves the embedding across its frozen boundaries: on Pendigits (5 pretraining,
+    5 CM, 5 joint epochs, seed 1) the cluster sizes jumped between epochs and ACC fell from
+    0.711 to 0.497 (collapse to 0.10–0.35 with :meth:`from_paper`'s values). Fitted to the
+    posteriors, the encoder agrees with k-means on 99.5 % of the points with a mean max ``γ``
+    of 0.975, and the joint phase stays stable (ACC 0.686 for that run, 0.705 with
+    :meth:`from_paper`).
 
     With ``n_clusters="auto"`` (schedule "pre"), step (2) becomes the pruning stage of
     :class:`aecm.ClusteringModule`'s ``n_clusters="auto"`` (the same code,
@@ -119,6 +122,12 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         Polyak-average the weights over a final epoch.
     pretrained : Autoencoder or fitted deep estimator, default=None
         Reuse this autoencoder (copied) instead of pretraining one.
+    init_sample_size : int or None, default=100000
+        k-means on the embedding (and the encoder fitted to its partition) uses this many rows
+        drawn at random from the random state (all rows, in order, when None or when the data
+        has no more). Shared by all deep estimators. Data sets up to 100 000 rows are used
+        whole, as before; with data larger than memory this bounds what the initialisation
+        holds (``init_sample_size × embedding_dim`` floats). ``None`` embeds every row.
     n_init : int, default=1
         Restarts with different seeds; the lowest final loss is kept.
     tol : float, default=0.0
@@ -132,6 +141,19 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
         run the epoch again (at most 5 times per training phase, then raise);
         ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
+        folder holds checkpoints of the same run (same parameters but ``device``, ``verbose``
+        and the two ``checkpoint_*``; the same data) goes on from the newest valid one, loads
+        the phases that were finished (e.g. pretraining) instead of training them again, and
+        ends with the same result as an uninterrupted fit (bit-identical on the CPU). A folder
+        of another run is refused with a ``ValueError`` naming what differs. A corrupted or
+        truncated checkpoint is skipped with a :class:`aecm.exceptions.CheckpointWarning` for
+        the one before. The folder stays after the fit: fitting again with it loads the
+        finished training instead of repeating it; delete it to train anew. See
+        :mod:`aecm.checkpoint`.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints; each phase also writes one at its end.
     max_clusters : int or None, default=None
         With ``n_clusters="auto"``: the number of clusters the pruning starts from, in
         ``[2, min(n_samples, embedding_dim)]``. None: ``min(50, n_samples // 10,
@@ -168,6 +190,19 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         empty or, with an integer ``n_clusters``, holds more than 90 % of the points).
     n_iter_ : int
         Epochs of the joint phase.
+
+    Notes
+    -----
+    **Data larger than memory** (all deep estimators). ``X`` may be a ``np.memmap`` (e.g.
+    ``np.load(path, mmap_mode="r")``), any 2-D array-like with ``shape``, ``dtype`` and row
+    slicing (HDF5, zarr), or a map-style ``torch.utils.data.Dataset``/``DataLoader`` (an item is
+    a row, or an ``(x, y)`` tuple whose ``x`` is used; a ``DataLoader``'s sampler, batch size
+    and workers are not used). Batches are read as needed (see :mod:`aecm.data.lazy` for the
+    order of shuffled batches) and checked for NaN/inf as they are read; pretraining,
+    training, ``predict`` and ``transform`` all stream. What stays in memory is per row and
+    small: ``labels_`` and, for DEC/IDEC, the target distribution (``n_samples × n_clusters``),
+    which DEC recomputes over all rows every ``update_interval`` batches: a full pass over the
+    data each time.
     """
 
     _parameter_constraints = {
@@ -204,12 +239,15 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         loss="normalized",
         averaging=True,
         pretrained=None,
+        init_sample_size=100_000,
         n_init=1,
         tol=0.0,
         device="auto",
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
         max_clusters=None,
         min_cluster_weight=0.01,
         prune_strength=4.0,
@@ -255,7 +293,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
                 "With n_clusters='auto', alpha must be a single positive number (the prior "
                 "at the number of clusters found); a vector needs an integer n_clusters."
             )
-        self._max_clusters(n_samples)
+        check_init_sample_size(self.init_sample_size, self._max_clusters(n_samples), "max_clusters")
 
     def _max_clusters(self, n_samples: int) -> int:
         """``max_clusters``, or its default ``min(50, n_samples // 10, embedding_dim)`` (≥ 2)."""
@@ -283,16 +321,18 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         alpha = self._alpha_tensor(source.device)
         phases = {}
         if self.schedule == "pre":
-            z = self._embed(autoencoder, source)
             if is_auto(self.n_clusters):
+                z = self._init_embedding(autoencoder, source, seed)
                 centroids, phases["prune"], kept = self._pruned_centroids(z, generator, seed)
             else:
                 centroids = self._kmeans_centroids(autoencoder, source, seed)
+                z = self._init_embedding(autoencoder, source, seed)
             layer = ClusteringLayer(self.embedding_dim, centroids.shape[0])
             layer.init_from_centroids(centroids.cpu())
-            # the encoder that reproduces the k-means partition (see the class docstring)
+            # the encoder whose γ are the mixture's posteriors (see the class docstring)
             labels = torch.cdist(z, centroids).argmin(dim=1)
-            layer.to(source.device).fit_encoder(z, labels)
+            posteriors = partition_posteriors(z, centroids, labels)
+            layer.to(source.device).fit_encoder(z, posteriors)
         else:
             layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
             layer.reset_parameters(generator)
@@ -346,10 +386,11 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         """``n_clusters="auto"``: the centroids left by the CM's pruning stage on the embedding,
         the stage's :class:`~aecm.training.TrainingResult` and the kept clusters' initial ids.
 
-        The CM sees the embedding sphered (see the class docstring): k-means with
-        ``max_clusters`` on (a sample of) the embedding, the pooled covariance of the points
-        around their k-means centroid made the identity, then every dimension moved to start
-        at 0. The centroids the stage leaves are mapped back to the embedding.
+        ``z`` is the embedding of the initialisation sample (``init_sample_size`` rows, all
+        rows of data sets up to that size); the stage trains on it. The CM sees it sphered (see
+        the class docstring): k-means with ``max_clusters`` on (at most 10 000 rows of) it, the
+        pooled covariance of the points around their k-means centroid made the identity, then
+        every dimension moved to start at 0. The centroids the stage leaves are mapped back.
         """
         n_samples = z.shape[0]
         max_clusters = self._max_clusters(n_samples)

@@ -41,17 +41,20 @@ class AEKMeans(DeepClusterer):
         pretrain_learning_rate=1e-3,
         kmeans_n_init=10,
         pretrained=None,
+        init_sample_size=100_000,
         n_init=1,
         tol=0.0,
         device="auto",
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())
 
     def _fit_clusters(self, autoencoder, source, generator, seed):
-        z = self._embed(autoencoder, source).cpu().numpy()
+        z = self._init_embedding(autoencoder, source, seed).cpu().numpy()
         kmeans = KMeans(self.n_clusters, n_init=self.kmeans_n_init, random_state=seed).fit(z)
         centroids = torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32)
         return KMeansObjective(autoencoder, centroids.to(source.device)), {}

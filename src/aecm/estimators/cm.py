@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
 import numpy as np
@@ -28,9 +29,13 @@ from aecm._params import (
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
 from aecm.estimators._base import (
+    CHECKPOINT_CONSTRAINTS,
     check_collapse,
+    check_init_sample_size,
     check_n_clusters,
     cpu_generator,
+    init_sample,
+    open_checkpoints,
     output_dtype,
     restart_seeds,
     sparse_checks_not_applicable,
@@ -48,7 +53,7 @@ from aecm.methods.pruning import (
 )
 from aecm.nn.cm import ClusteringLayer
 from aecm.persistence import PersistenceMixin
-from aecm.training import FlatAdam, LoopConfig, TrainingResult, train
+from aecm.training import FlatAdam, LoopConfig, TrainingResult, run_steps, train
 
 __all__ = ["ClusteringModule"]
 
@@ -99,8 +104,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         ``"kmeans"`` 66.5 / 64.0, ``"kmeans++"`` 65.7 / 63.9, ``"random"`` 66.7 / 62.2.
     init_sample_size : int or None, default=10000
         k-means for ``init="kmeans"``/``"kmeans++"`` runs on this many rows drawn at random
-        (all rows when None or when the data has fewer); the CM then trains on all rows. On
-        MNIST this cut the initialisation from 5.0 s to 0.55 s.
+        from the random state (all rows when None or when the data has fewer); the CM then
+        trains on all rows. On MNIST this cut the initialisation from 5.0 s to 0.55 s. With
+        data larger than memory only the sample is held in memory (None reads every row).
+        Must be at least the number of clusters (``max_clusters`` with ``"auto"``).
     n_init : int, default=1
         Number of restarts with different seeds; the run with the lowest final loss is kept.
     averaging : bool, default=True
@@ -139,6 +146,20 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         ``"restore"``: put them back, halve the learning rate, reset Adam's moments and run
         the epoch again (at most 5 times per training run, then raise);
         ``history_["nan_restarts"]`` counts the restarts before each epoch.
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
+        folder holds checkpoints of the same run (same parameters but ``device``, ``verbose``
+        and the two ``checkpoint_*``; the same data) goes on from the newest valid one and
+        ends with the same result as an uninterrupted fit (bit-identical on the CPU). A folder
+        of another run is refused with a ``ValueError`` naming what differs. A corrupted or
+        truncated checkpoint is skipped with a :class:`aecm.exceptions.CheckpointWarning` for
+        the one before. The folder stays after the fit: fitting again with it loads the
+        finished training instead of repeating it; delete it to train anew. See
+        :mod:`aecm.checkpoint`.
+    checkpoint_every : int, default=10
+        Epochs between checkpoints; each training stage also writes one at its end. A CM epoch
+        takes milliseconds and a checkpoint about 20 ms (two synced files), hence 10
+        (``benchmarks/checkpoints.py``).
 
     Attributes
     ----------
@@ -172,6 +193,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         Epochs trained before the averaging epoch (both stages with ``"auto"``).
     converged_ : bool
         Whether training stopped on ``tol`` before ``n_epochs``.
+    n_batches_seen_ : int
+        After :meth:`partial_fit`: optimiser steps taken by the calls so far.
+    n_samples_seen_ : int
+        After :meth:`partial_fit`: rows passed to the calls so far.
     module_ : ClusteringLayer
         The trained torch module (on ``device_``).
     device_ : torch.device
@@ -183,6 +208,33 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     -----
     ``transform`` returns the soft assignments ``γ`` (the same as ``predict_proba``): the CM's
     representation of a point is its posterior over clusters.
+
+    **Data larger than memory.** ``fit``, ``predict``, ``predict_proba``, ``transform`` and
+    ``score`` accept a ``np.memmap`` (``np.load(path, mmap_mode="r")``), any 2-D array-like
+    with ``shape``, ``dtype`` and row slicing (HDF5, zarr), and a map-style
+    ``torch.utils.data.Dataset`` or ``DataLoader`` (an item is a row, or an ``(x, y)`` tuple
+    whose ``x`` is used; a ``DataLoader`` is read through its dataset, its sampler, batch size
+    and workers unused). Rows are read a batch at a time and checked for NaN/inf as they are
+    read (``ValueError`` naming the rows); k-means runs on ``init_sample_size`` rows. Arrays
+    are shuffled by blocks (:mod:`aecm.data.lazy`): a memmap of up to 4 MiB (as float32)
+    gives exactly the fit of the same array in memory, a larger one another order of batches.
+    What stays in memory is ``labels_`` (one int64 per row) and the outputs asked for.
+
+    **Streaming** (:meth:`partial_fit`). Each call takes one Adam step per ``batch_size`` rows
+    of the chunk, in order, with the loss of :meth:`fit`: E1–E3 summed over the batch (divided
+    by its ``rows × n_features`` with ``normalize_loss``) and E4 with the batch's own mixture
+    weights ``π̂``. The loss uses no total number of samples, so a step of ``partial_fit`` is
+    the step ``fit`` takes on the same batch (a test checks it bit for bit), whatever the
+    length of the stream. The prior's strength depends on the rows per step (see ``alpha``):
+    chunks whose length is a multiple of ``batch_size`` keep every step at ``batch_size`` rows;
+    shuffle the stream if it is ordered (e.g. by class). After each call ``labels_`` holds the
+    clusters of that chunk, ``weights_`` the mean ``γ`` of all rows seen (each chunk assigned
+    by the model of its call), ``history_``/``loss_curve_`` one entry per call (the sums of the
+    terms over its steps); ``loss_``, ``n_iter_`` and ``converged_`` are not set.
+    ``n_clusters="auto"`` and ``n_init`` apply to :meth:`fit` only; a non-finite loss puts the
+    model back as it was before the call and raises ``FloatingPointError``. Calling
+    :meth:`partial_fit` after :meth:`fit` continues from the fitted model with a fresh Adam;
+    :meth:`fit` starts afresh.
 
     **n_clusters="auto".** E4's gradient adds ``(1 − α) / (n_B π̂_k)`` to the cost of putting a
     point of a batch of ``n_B`` rows in cluster ``k``: with ``α < 1`` every point pays
@@ -264,6 +316,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         "min_cluster_weight": [Interval(Real, 0, 1, closed="neither")],
         "prune_strength": [Interval(Real, 0, None, closed="neither")],
         "on_nan": [ON_NAN],
+        **CHECKPOINT_CONSTRAINTS,
     }
 
     def __init__(
@@ -289,6 +342,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         min_cluster_weight=0.01,
         prune_strength=4.0,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=10,
     ):
         self.n_clusters = n_clusters
         self.alpha = alpha
@@ -310,6 +365,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.min_cluster_weight = min_cluster_weight
         self.prune_strength = prune_strength
         self.on_nan = on_nan
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     @classmethod
     def from_paper(cls, dataset: str, **params) -> ClusteringModule:
@@ -335,6 +392,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         else:
             check_n_clusters(self.n_clusters, n_samples)
             n_clusters, name = self.n_clusters, "n_clusters"
+        check_init_sample_size(self.init_sample_size, n_clusters, name)
         alpha = self.alpha
         if not isinstance(alpha, Real):
             if auto:
@@ -372,12 +430,19 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None):
-        """Fit the CM to ``X`` (array-like or sparse CSR of shape (n_samples, n_features))."""
-        X = validate_input(self, X, reset=True, float32=True)
+        """Fit the CM to ``X`` of shape (n_samples, n_features).
+
+        ``X``: an array-like, a sparse CSR matrix, or data larger than memory read batch by
+        batch: a ``np.memmap``, an HDF5/zarr-like array, a ``torch.utils.data.Dataset`` or
+        ``DataLoader`` (see the Notes).
+        """
+        X = validate_input(self, X, reset=True, float32=True, out_of_core=True)
         alpha, init, n_clusters = self._check_params(X)
         auto = is_auto(self.n_clusters)
         device = resolve_device(self.device)
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
+        seeds = restart_seeds(self.random_state, self.n_init)
+        checkpoints, seeds = open_checkpoints(self, X, seeds)
         config = LoopConfig(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,
@@ -387,24 +452,27 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             verbose=bool(self.verbose),
             description="CM",
             on_nan=self.on_nan,
+            checkpoints=checkpoints,
         )
         runs = []
         with torch_runtime(num_threads=_training_threads(device, self.batch_size, X.shape[1])):
             source = make_source(X, device)
-            for seed in restart_seeds(self.random_state, self.n_init):
+            for restart, seed in enumerate(seeds):
+                if checkpoints is not None:
+                    checkpoints.start_restart(restart)
                 if auto:
                     runs.append(self._fit_auto(X, source, alpha_t, init, config, seed, n_clusters))
                 else:
                     runs.append(self._fit_one(X, source, alpha_t, init, config, seed))
             layer, loss, result = _best_run(runs, auto)
-            gamma = self._soft_assignments(layer, source)
+            self.labels_, counts = _labels_and_counts(layer, source)
+        self._forget_stream()
         self.module_ = layer
         self.device_ = device
         self._alpha_tensor = alpha_t
         self.cluster_centers_ = layer.centroids().detach().cpu().numpy().astype(np.float64)
-        self.labels_ = gamma.argmax(axis=1)
         self.n_clusters_ = layer.n_clusters
-        self.weights_ = gamma.mean(axis=0).astype(np.float64)
+        self.weights_ = counts / source.n_samples
         self.cluster_weights_ = self.weights_
         self.loss_ = loss["total"]
         self.history_ = result.history
@@ -419,31 +487,135 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     def _fit_one(self, X, source, alpha, init, config, seed):
         """One restart: initialise, train, and measure the final loss on all the data."""
         generator = cpu_generator(seed)
-        layer = ClusteringLayer(X.shape[1], self.n_clusters, bias=self.bias)
-        if isinstance(self.init, str) and self.init == "random":
-            layer.reset_parameters(generator=generator)
-        else:
-            if init is None:
-                # "kmeans++": seeding and one Lloyd step (the paper); "kmeans": Lloyd to the end
-                lloyd_steps = 1 if self.init == "kmeans++" else 300
-                kmeans = KMeans(self.n_clusters, n_init=1, max_iter=lloyd_steps, random_state=seed)
-                init = kmeans.fit(self._init_sample(X, seed, self.n_clusters)).cluster_centers_
-            layer.init_from_centroids(torch.as_tensor(init, dtype=torch.float32))
-        layer.to(source.device)
+        layer = self._initial_layer(X, init, seed, generator).to(source.device)
         objective = CMObjective(layer, alpha, normalize=self.normalize_loss)
         optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
         result = train(objective, optimizer, source, config, generator)
         objective.write_back()
         return layer, _full_loss(layer, source, alpha, self.normalize_loss), result
 
-    def _init_sample(self, X, seed: int, n_clusters: int):
-        """At most ``init_sample_size`` rows of ``X`` (and at least ``n_clusters``), drawn
-        without replacement."""
-        size = self.init_sample_size
-        if size is None or X.shape[0] <= max(size, n_clusters):
-            return X
-        rows = np.random.default_rng(seed).choice(X.shape[0], max(size, n_clusters), False)
-        return X[np.sort(rows)]
+    def _initial_layer(self, X, init, seed: int, generator: torch.Generator) -> ClusteringLayer:
+        """The layer before training (integer ``n_clusters``): random, ``init`` or k-means on
+        at most ``init_sample_size`` rows of ``X``."""
+        layer = ClusteringLayer(X.shape[1], self.n_clusters, bias=self.bias)
+        if isinstance(self.init, str) and self.init == "random":
+            layer.reset_parameters(generator=generator)
+            return layer
+        if init is None:
+            # "kmeans++": seeding and one Lloyd step (the paper); "kmeans": Lloyd to the end
+            lloyd_steps = 1 if self.init == "kmeans++" else 300
+            kmeans = KMeans(self.n_clusters, n_init=1, max_iter=lloyd_steps, random_state=seed)
+            init = kmeans.fit(self._init_sample(X, seed)).cluster_centers_
+        layer.init_from_centroids(torch.as_tensor(init, dtype=torch.float32))
+        return layer
+
+    def _init_sample(self, X, seed: int):
+        """At most ``init_sample_size`` rows of ``X``, drawn without replacement from ``seed``."""
+        return init_sample(X, self.init_sample_size, seed)
+
+    # ------------------------------------------------------------------ streaming
+    def partial_fit(self, X, y=None):
+        """Update the CM with one chunk ``X`` of a stream of data (see "Streaming" in the Notes).
+
+        The first call initialises the model from ``X`` as :meth:`fit` does (``init``; k-means
+        on at most ``init_sample_size`` of its rows), or continues from a model that
+        :meth:`fit` trained, and sets up Adam. Every call then takes one optimiser step per
+        consecutive slice of ``batch_size`` rows of ``X``, in ``X``'s order (the last slice may
+        be smaller), exactly the step that :meth:`fit` takes on such a batch.
+
+        Parameters
+        ----------
+        X : array-like, sparse CSR, or out-of-core data of shape (n_chunk, n_features)
+            The chunk; it must have the number of features of the first chunk.
+
+        Returns
+        -------
+        self
+        """
+        streaming = hasattr(self, "_stream")
+        if not streaming and not hasattr(self, "module_"):
+            return self._start_stream(X)
+        X = validate_input(self, X, reset=False, float32=True, out_of_core=True)
+        if not streaming:  # continue from fit's model, with a fresh optimiser
+            objective = CMObjective(self.module_, self._alpha_tensor, self.normalize_loss)
+            optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
+            self._stream = _Stream(objective, optimizer, np.zeros(self.module_.n_clusters))
+            self._reset_stream_attributes()
+        return self._stream_step(X)
+
+    def _start_stream(self, X):
+        """The first :meth:`partial_fit`: validate, initialise from ``X``, set up Adam."""
+        X = validate_input(self, X, reset=True, float32=True, out_of_core=True)
+        if is_auto(self.n_clusters):
+            raise ValueError(
+                "partial_fit needs an integer n_clusters; n_clusters='auto' prunes clusters "
+                "over whole epochs and is available through fit only."
+            )
+        alpha, init, _ = self._check_params(X)
+        device = resolve_device(self.device)
+        alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
+        seed = restart_seeds(self.random_state, 1)[0]
+        layer = self._initial_layer(X, init, seed, cpu_generator(seed)).to(device)
+        objective = CMObjective(layer, alpha_t, normalize=self.normalize_loss)
+        optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
+        self._stream = _Stream(objective, optimizer, np.zeros(self.n_clusters))
+        self.module_, self.device_, self._alpha_tensor = layer, device, alpha_t
+        self._reset_stream_attributes()
+        return self._stream_step(X)
+
+    def _reset_stream_attributes(self) -> None:
+        """Counters and history start with the stream; ``fit``'s whole-data results go."""
+        self.n_batches_seen_, self.n_samples_seen_ = 0, 0
+        self.history_ = {name: [] for name in (*CM_TERMS, "loss", "seconds")}
+        self.loss_curve_ = self.history_["loss"]
+        for name in ("loss_", "n_iter_", "converged_"):
+            self.__dict__.pop(name, None)
+
+    def _stream_step(self, X):
+        """The optimiser steps of one :meth:`partial_fit` call, then the fitted attributes."""
+        stream = self._stream
+        objective, optimizer, device = stream.objective, stream.optimizer, self.device_
+        started = time.perf_counter()
+        threads = _training_threads(device, self.batch_size, X.shape[1])
+        with torch_runtime(num_threads=threads):
+            source = make_source(X, device)
+            n_batches = source.n_batches(self.batch_size)
+            before = stream.snapshot()
+            batches = (
+                (torch.arange(b * self.batch_size, b * self.batch_size + len(batch)), batch)
+                for b, batch in enumerate(source.ordered_batches(self.batch_size))
+            )
+            values = run_steps(objective, optimizer, batches, n_batches, device)
+            sums = values.double().sum(dim=0).cpu()
+            if not bool(torch.isfinite(sums).all()):
+                stream.restore(before)
+                terms = dict(zip(CM_TERMS, sums.tolist(), strict=True))
+                raise FloatingPointError(
+                    f"The loss became non-finite in partial_fit call "
+                    f"{len(self.history_['loss']) + 1} ({terms}); the model and "
+                    "Adam's state were put back as they were before this call. Lower the "
+                    "learning rate or check the data's scale."
+                )
+            objective.write_back()
+            self.labels_, counts = _labels_and_counts(objective.layer, source)
+        stream.counts += counts
+        self.n_batches_seen_ += n_batches
+        self.n_samples_seen_ += source.n_samples
+        layer = objective.layer
+        self.cluster_centers_ = layer.centroids().detach().cpu().numpy().astype(np.float64)
+        self.n_clusters_ = layer.n_clusters
+        self.weights_ = stream.counts / self.n_samples_seen_
+        self.cluster_weights_ = self.weights_
+        for name, value in zip(CM_TERMS, sums.tolist(), strict=True):
+            self.history_[name].append(value)
+        self.history_["loss"].append(float(sums.sum()))
+        self.history_["seconds"].append(time.perf_counter() - started)
+        return self
+
+    def _forget_stream(self) -> None:
+        """``fit`` starts afresh: a later ``partial_fit`` continues from its model."""
+        for name in ("_stream", "n_batches_seen_", "n_samples_seen_"):
+            self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------------ n_clusters="auto"
     def _fit_auto(self, X, source, alpha, init, config, seed, max_clusters):
@@ -481,7 +653,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             layer = ClusteringLayer(X.shape[1], n_clusters, bias=self.bias)
             layer.reset_parameters(generator=cpu_generator(seed))
             return layer
-        sample = self._init_sample(X, seed, n_clusters)
+        sample = self._init_sample(X, seed)
         if init is None:
             lloyd_steps = 1 if self.init == "kmeans++" else 300
             kmeans = KMeans(n_clusters, n_init=1, max_iter=lloyd_steps, random_state=seed)
@@ -496,7 +668,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
 
     def _source(self, X) -> BatchSource:
         check_is_fitted(self)
-        X = validate_input(self, X, reset=False, float32=True)
+        X = validate_input(self, X, reset=False, float32=True, out_of_core=True)
         return X, make_source(X, self.device_)
 
     def predict_proba(self, X):
@@ -577,6 +749,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
 #: Fitted attributes saved in the JSON part of a saved model.
 _SAVED_ATTRIBUTES = (
     "n_clusters_",
+    "n_batches_seen_",
+    "n_samples_seen_",
     "loss_",
     "loss_curve_",
     "history_",
@@ -585,6 +759,29 @@ _SAVED_ATTRIBUTES = (
     "n_features_in_",
     "feature_names_in_",
 )
+
+
+@dataclass
+class _Stream:
+    """What ``partial_fit`` carries from call to call: the objective, Adam, ``Σ γ`` so far."""
+
+    objective: CMObjective
+    optimizer: FlatAdam
+    counts: np.ndarray
+
+    def snapshot(self) -> tuple:
+        adam = self.optimizer
+        tensors = (self.objective.flat, adam.exp_avg, adam.exp_avg_sq)
+        return tuple(t.detach().clone() for t in tensors), adam.step_count
+
+    def restore(self, snapshot: tuple) -> None:
+        (flat, exp_avg, exp_avg_sq), step_count = snapshot
+        adam = self.optimizer
+        with torch.no_grad():
+            self.objective.flat.copy_(flat)
+            adam.exp_avg.copy_(exp_avg)
+            adam.exp_avg_sq.copy_(exp_avg_sq)
+        adam.step_count = step_count
 
 
 def _best_run(runs: list, auto: bool):
@@ -603,6 +800,21 @@ def _training_threads(device: torch.device, batch_size: int, n_features: int) ->
     if device.type == "cpu" and batch_size * n_features < 2**20:
         return 1
     return None
+
+
+def _labels_and_counts(layer: ClusteringLayer, source: BatchSource):
+    """``argmax_k γ_ik`` of every row (int64) and ``Σ_i γ_ik`` (float64), in one pass that
+    holds one batch's ``γ`` at a time."""
+    labels = np.empty(source.n_samples, dtype=np.int64)
+    counts = torch.zeros(layer.n_clusters, dtype=torch.float64)
+    start = 0
+    with torch.no_grad():
+        for batch in source.ordered_batches():
+            gamma = layer(batch)
+            labels[start : start + len(batch)] = gamma.argmax(dim=1).cpu().numpy()
+            counts += gamma.sum(dim=0, dtype=torch.float64).cpu()
+            start += len(batch)
+    return labels, counts.numpy()
 
 
 def _full_loss(layer: ClusteringLayer, source: BatchSource, alpha, normalize: bool):

@@ -44,12 +44,15 @@ class DCN(DeepClusterer):
         lbd=1.0,
         initial_count=100.0,
         pretrained=None,
+        init_sample_size=100_000,
         n_init=1,
         tol=0.0,
         device="auto",
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())
 
@@ -115,12 +118,15 @@ class DKM(SoftAssignmentMixin, DeepClusterer):
         alpha=None,
         alpha_growth=1.1,
         pretrained=None,
+        init_sample_size=100_000,
         n_init=1,
         tol=0.0,
         device="auto",
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())
 
@@ -128,7 +134,7 @@ class DKM(SoftAssignmentMixin, DeepClusterer):
         centroids = self._kmeans_centroids(autoencoder, source, seed)
         alpha = self.alpha
         if alpha is None:
-            z = self._embed(autoencoder, source)
+            z = self._init_embedding(autoencoder, source, seed)
             within = squared_distances(z, centroids).min(dim=1).values.mean().item()
             alpha = 10.0 / max(within, 1e-12)
         objective = DKMObjective(

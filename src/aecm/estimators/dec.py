@@ -47,12 +47,15 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
         update_interval=140,
         gamma=1.0,
         pretrained=None,
+        init_sample_size=100_000,
         n_init=1,
         tol=1e-3,
         device="auto",
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())
 
@@ -119,11 +122,14 @@ class IDEC(DEC):
         update_interval=140,
         gamma=0.1,
         pretrained=None,
+        init_sample_size=100_000,
         n_init=1,
         tol=1e-3,
         device="auto",
         random_state=None,
         verbose=False,
         on_nan="raise",
+        checkpoint_dir=None,
+        checkpoint_every=1,
     ):
         self._store_init_params(locals())

@@ -34,11 +34,15 @@ from aecm._params import (
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
 from aecm.estimators._base import (
+    CHECKPOINT_CONSTRAINTS,
     check_collapse,
+    check_init_sample_size,
     check_n_clusters,
     cpu_generator,
+    open_checkpoints,
     output_dtype,
     restart_seeds,
+    sample_rows,
     sparse_checks_not_applicable,
     validate_input,
 )
@@ -84,12 +88,14 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "pretrained": [NONE, _Pretrained()],
+        "init_sample_size": [Interval(Integral, 1, None, closed="left"), NONE],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "device": [DEVICE],
         "random_state": [RANDOM_STATE],
         "verbose": [BOOLEAN, Interval(Integral, 0, None, closed="left")],
         "on_nan": [ON_NAN],
+        **CHECKPOINT_CONSTRAINTS,
     }
 
     def _store_init_params(self, values: dict[str, Any]) -> None:
@@ -134,6 +140,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
             verbose=bool(self.verbose),
             description=description,
             on_nan=self.on_nan,
+            checkpoints=getattr(self, "_checkpoints", None),
             **kwargs,
         )
 
@@ -144,20 +151,28 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         return tuple(int(h) for h in dims)
 
     def fit(self, X, y=None):
-        """Fit to ``X`` (array-like or sparse CSR of shape (n_samples, n_features))."""
-        X = validate_input(self, X, reset=True, float32=True)
+        """Fit to ``X`` of shape (n_samples, n_features): an array-like, a sparse CSR matrix, or
+        data larger than memory read batch by batch (a ``np.memmap``, an HDF5/zarr-like array, a
+        ``torch.utils.data.Dataset`` or ``DataLoader``; see :class:`aecm.AECM`)."""
+        X = validate_input(self, X, reset=True, float32=True, out_of_core=True)
         validate_params(self, self._parameter_constraints)
         auto = is_auto(self.n_clusters)
         if not auto:  # the methods that accept "auto" check their max_clusters
             check_n_clusters(self.n_clusters, X.shape[0])
+            check_init_sample_size(self.init_sample_size, self.n_clusters)
         hidden_dims = self._validate_hidden_dims()
         self._check_method_params(X)
         pretrained = self._pretrained_autoencoder(X.shape[1])
         device = resolve_device(self.device)
+        seeds = restart_seeds(self.random_state, self.n_init)
+        checkpoints, seeds = open_checkpoints(self, X, seeds)
         runs = []
+        self._checkpoints = checkpoints  # read by _loop_config during this fit
         with torch_runtime():
             source = make_source(X, device)
-            for seed in restart_seeds(self.random_state, self.n_init):
+            for restart, seed in enumerate(seeds):
+                if checkpoints is not None:
+                    checkpoints.start_restart(restart)
                 generator = cpu_generator(seed)
                 autoencoder, pretrain = self._autoencoder(
                     X.shape[1], hidden_dims, pretrained, source, generator
@@ -174,6 +189,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
             self.labels_ = self._predict_source(source)
             if isinstance(self, SoftAssignmentMixin):
                 self.cluster_weights_ = self._mean_soft_assignment(source)
+        self._checkpoints = None
         self.cluster_centers_ = self._centroids(objective).detach().cpu().numpy().astype(np.float64)
         self.n_clusters_ = self.cluster_centers_.shape[0]
         self.loss_ = loss
@@ -220,8 +236,9 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         return autoencoder, train(objective, optimizer, source, config, generator)
 
     def _kmeans_centroids(self, autoencoder: Autoencoder, source: BatchSource, seed: int) -> Tensor:
-        """k-means (20 restarts, as DEC/IDEC/AE-CM do) on the embedding: the centres, K × p."""
-        z = self._embed(autoencoder, source).cpu().numpy()
+        """k-means (20 restarts, as DEC/IDEC/AE-CM do) on the embedding of the initialisation
+        sample (:meth:`_init_embedding`): the centres, K × p."""
+        z = self._init_embedding(autoencoder, source, seed).cpu().numpy()
         kmeans = KMeans(self.n_clusters, n_init=20, random_state=seed).fit(z)
         return torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32, device=source.device)
 
@@ -242,6 +259,14 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         return torch.cat([autoencoder.encode(b) for b in source.ordered_batches()])
 
     @torch.no_grad()
+    def _init_embedding(self, autoencoder: Autoencoder, source: BatchSource, seed: int) -> Tensor:
+        """The embedding of at most ``init_sample_size`` rows drawn from ``seed`` (all rows, in
+        order, when the data has no more), for the initialisation of the clusters."""
+        rows = sample_rows(source.n_samples, self.init_sample_size, seed)
+        batches = source.ordered_batches() if rows is None else source.batches_at(np.sort(rows))
+        return torch.cat([autoencoder.encode(b) for b in batches])
+
+    @torch.no_grad()
     def _evaluate(self, objective: Objective, source: BatchSource) -> float:
         """The objective's total loss over all rows, in training-sized batches, in order."""
         objective.start_evaluation(source)
@@ -254,7 +279,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
     # ------------------------------------------------------------------ inference
     def _source(self, X) -> tuple[Any, BatchSource]:
         check_is_fitted(self)
-        X = validate_input(self, X, reset=False, float32=True)
+        X = validate_input(self, X, reset=False, float32=True, out_of_core=True)
         return X, make_source(X, self.device_)
 
     @torch.no_grad()

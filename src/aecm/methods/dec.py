@@ -34,6 +34,8 @@ class DECObjective(AutogradObjective):
     ``γ KL + MSE``.
     """
 
+    checkpoint_scalars = ("iteration",)
+
     def __init__(
         self,
         autoencoder: Autoencoder,

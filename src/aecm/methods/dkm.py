@@ -26,6 +26,7 @@ class DKMObjective(AutogradObjective):
     """
 
     term_names = ("reconstruction", "clustering")
+    checkpoint_scalars = ("alpha",)
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["ClusteringLayer"]
+__all__ = ["ClusteringLayer", "partition_posteriors"]
 
 
 class ClusteringLayer(nn.Module):
@@ -94,28 +94,34 @@ class ClusteringLayer(nn.Module):
             self.encoder_bias.zero_()
             self.decoder_bias.zero_()
 
-    def fit_encoder(self, x: Tensor, labels: Tensor, max_iter: int = 100) -> None:
-        """Fit the encoder (``W``, and ``b`` if present) so that ``argmax γ`` reproduces ``labels``.
+    def fit_encoder(self, x: Tensor, targets: Tensor, max_iter: int = 100) -> None:
+        """Fit the encoder (``W``, and ``b`` if present) so that ``γ`` reproduces ``targets``.
 
-        Multinomial logistic regression of ``labels`` on ``x`` (cross-entropy of the softmax,
-        L-BFGS for ``max_iter`` iterations, starting from the current encoder); the decoder is
-        left as it is. AE-CM uses it after :meth:`init_from_centroids` on a k-means partition:
-        the pseudo-inverse encoder maps each centroid to the logits ``e_k``, but on data that is
-        not centred it does not reproduce the nearest-centroid partition (on a USPS embedding
-        its argmax agreed with k-means on as few as 22 % of the points) and its ``γ`` are very
-        soft; the fitted encoder agrees with k-means on ~99 % of the points.
+        ``targets`` are either hard labels (int, shape ``(n,)``) or soft assignments (float,
+        shape ``(n, K)``, rows summing to one). Multinomial logistic regression: the
+        cross-entropy of the softmax against the targets, minimised by L-BFGS for ``max_iter``
+        iterations from the current encoder; the decoder is left as it is.
+
+        AE-CM fits it after :meth:`init_from_centroids` to the posteriors of the isotropic
+        mixture at a k-means solution (:func:`partition_posteriors`). Hard labels of separable
+        clusters drive the weights to infinity: the fitted ``γ`` are then exactly 0 or 1, no
+        gradient reaches the encoder, and training moves the embedding across the frozen
+        boundaries (on Pendigits this took AE-CM from ACC 0.71 to 0.50 in five joint epochs).
         """
         weights = [self.encoder_weight] + (
             [self.encoder_bias] if self.encoder_bias is not None else []
         )
         x = x.detach().to(self.encoder_weight.device, self.encoder_weight.dtype)
-        labels = torch.as_tensor(labels, device=x.device, dtype=torch.long)
+        if targets.ndim == 1:
+            targets = torch.as_tensor(targets, device=x.device, dtype=torch.long)
+        else:
+            targets = targets.detach().to(x.device, x.dtype)
         start = [w.detach().clone() for w in weights]
         optimizer = torch.optim.LBFGS(weights, max_iter=max_iter, line_search_fn="strong_wolfe")
 
         def closure() -> Tensor:
             optimizer.zero_grad()
-            loss = F.cross_entropy(self.logits(x), labels)
+            loss = F.cross_entropy(self.logits(x), targets)
             loss.backward()
             return loss
 
@@ -151,3 +157,21 @@ class ClusteringLayer(nn.Module):
             f"in_features={self.in_features}, n_clusters={self.n_clusters}, "
             f"bias={self.encoder_bias is not None}"
         )
+
+
+@torch.no_grad()
+def partition_posteriors(x: Tensor, centroids: Tensor, labels: Tensor) -> Tensor:
+    """Posteriors ``γ`` (n × K) of the isotropic Gaussian mixture that a hard partition defines.
+
+    The mixture has the given centroids, weights ``π_k`` = the clusters' shares of the points
+    and one variance ``σ²`` = the mean squared distance of a point to its centroid per
+    dimension (the maximum-likelihood values for the partition), so
+    ``γ_ik ∝ π_k exp(−‖x_i − μ_k‖² / 2σ²)``: the CM's soft assignments when it equals that
+    mixture (paper-notes §1). Empty clusters get weight 0 only up to a floor of ``1e-12``.
+    """
+    n, p = x.shape
+    labels = torch.as_tensor(labels, device=x.device, dtype=torch.long)
+    distances = torch.cdist(x, centroids.to(x.dtype)).square()
+    variance = distances.gather(1, labels[:, None]).mean().clamp_min(1e-12) / p
+    weights = torch.bincount(labels, minlength=centroids.shape[0]).to(x.dtype) / n
+    return torch.softmax(weights.clamp_min(1e-12).log() - distances / (2 * variance), dim=1)
