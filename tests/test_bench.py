@@ -313,3 +313,18 @@ def test_command_line_run(tmp_path, capsys):
     assert "done: 0 runs now, 1 already in" in capsys.readouterr().out
     row = _rows(tmp_path)[0]
     assert np.isclose(float(row["acc"]), 0.667031, atol=1e-6)
+
+
+def test_aecm_defaults_get_an_embedding_as_large_as_k():
+    """AE-CM needs ``embedding_dim >= n_clusters``: 20 Newsgroups (K = 20) gets p = 20 (the
+    run failed with p = 10), the 10-class data sets keep the baselines' shared p = 10."""
+    from aecm.bench.methods import Cell
+    from aecm.bench.profiles import get_profile
+
+    method = METHODS["aecm-default"]
+    for k, expected in ((20, 20), (10, 10)):
+        cell = Cell("any", k, 0, get_profile("quick"), "cpu")
+        assert method.embedding_dim(cell) == expected
+        estimator = method.build(cell, None)
+        assert estimator.embedding_dim == expected
+        estimator._check_method_params(None)  # no ValueError

@@ -146,7 +146,7 @@ def _aecm_default(cell: Cell, pretrained):
     p = cell.profile
     return AECM(
         cell.n_clusters,
-        **_deep_common(cell, pretrained),
+        **{**_deep_common(cell, pretrained), "embedding_dim": _aecm_default_embedding(cell)},
         cm_epochs=p.aecm_cm_epochs,
         n_epochs=p.aecm_joint_epochs,
     )
@@ -154,6 +154,12 @@ def _aecm_default(cell: Cell, pretrained):
 
 def _baseline_embedding(cell: Cell) -> int:
     return cell.profile.embedding_dim
+
+
+def _aecm_default_embedding(cell: Cell) -> int:
+    """The baselines' embedding size, raised to K where K is larger (AE-CM needs ``p ≥ K``:
+    20 Newsgroups has 20 classes)."""
+    return max(cell.profile.embedding_dim, cell.n_clusters)
 
 
 def _aecm_embedding(cell: Cell) -> int:
@@ -176,7 +182,7 @@ METHODS: dict[str, Method] = {
         Method("dcn", "DCN", _deep("DCN"), _baseline_embedding),
         Method("dkm", "DKM", _deep("DKM"), _baseline_embedding),
         Method("aecm", "AE-CM (paper's values)", _aecm, _aecm_embedding),
-        Method("aecm-default", "AE-CM (aecm's defaults)", _aecm_default, _baseline_embedding),
+        Method("aecm-default", "AE-CM (aecm's defaults)", _aecm_default, _aecm_default_embedding),
     )
 }
 
