@@ -29,6 +29,7 @@ from aecm._params import (
 )
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
+from aecm.distributed import current_shard
 from aecm.estimators._base import (
     CHECKPOINT_CONSTRAINTS,
     check_collapse,
@@ -457,8 +458,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         alpha, init, n_clusters = self._check_params(X)
         auto = _is_auto(self.n_clusters)
         device = resolve_device(self.device)
+        shard = current_shard(device)
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
-        seeds = restart_seeds(self.random_state, self.n_init)
+        seeds = restart_seeds(self.random_state, self.n_init, shard)
         checkpoints, seeds = open_checkpoints(self, X, seeds)
         config = LoopConfig(
             n_epochs=self.n_epochs,
@@ -473,7 +475,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         )
         runs = []
         with torch_runtime(num_threads=_training_threads(device, self.batch_size, X.shape[1])):
-            source = make_source(X, device)
+            source = make_source(X, device, shard)
             for restart, seed in enumerate(seeds):
                 if checkpoints is not None:
                     checkpoints.start_restart(restart)

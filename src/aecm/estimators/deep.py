@@ -32,6 +32,7 @@ from aecm._params import (
 )
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
+from aecm.distributed import current_shard
 from aecm.estimators._base import (
     CHECKPOINT_CONSTRAINTS,
     check_collapse,
@@ -153,12 +154,13 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         self._check_method_params(X)
         pretrained = self._pretrained_autoencoder(X.shape[1])
         device = resolve_device(self.device)
-        seeds = restart_seeds(self.random_state, self.n_init)
+        shard = current_shard(device)
+        seeds = restart_seeds(self.random_state, self.n_init, shard)
         checkpoints, seeds = open_checkpoints(self, X, seeds)
         best = None
         self._checkpoints = checkpoints  # read by _loop_config during this fit
         with torch_runtime():
-            source = make_source(X, device)
+            source = make_source(X, device, shard)
             for restart, seed in enumerate(seeds):
                 if checkpoints is not None:
                     checkpoints.start_restart(restart)
