@@ -26,7 +26,8 @@ def blobs(n: int = 301, d: int = 5, k: int = 4) -> np.ndarray:
 
 def estimators() -> dict:
     """The fits compared: a global batch that the processes split unevenly (33 rows, 301 rows:
-    last batch 4), the normalised loss with biases and a vector α, and the deep methods."""
+    last batch 4), the normalised loss with biases and a vector α, the automatic number of
+    clusters (clusters pruned between phases), and the deep methods."""
     deep = {"embedding_dim": 4, "hidden_dims": (16,), "pretrain_epochs": 2, "batch_size": 40}
     deep.update(random_state=0, device="cpu")
     return {
@@ -41,6 +42,9 @@ def estimators() -> dict:
             init="random",
             random_state=1,
             device="cpu",
+        ),
+        "cm_auto": ClusteringModule(
+            "auto", max_clusters=10, batch_size=33, n_epochs=30, random_state=0, device="cpu"
         ),
         "aecm": AECM(4, cm_epochs=2, n_epochs=2, **deep),
         "dec": DEC(4, n_epochs=2, update_interval=3, **deep),

@@ -172,11 +172,13 @@ def test_own_rows_split_the_data_and_gather_is_the_identity_alone():
 
 
 # ---------------------------------------------------------------------------------- fits
-@pytest.mark.parametrize("name", ["cm", "cm_normalized"])
+@pytest.mark.parametrize("name", ["cm", "cm_normalized", "cm_auto"])
 def test_cm_fit_on_two_processes_equals_one_process(group, alone, name):
     """The same seed and batch_size: the same centroids and labels (global batches of 33 rows,
-    split 16/17, and a last batch of 4 rows)."""
+    split 16/17, and a last batch of 4 rows); with n_clusters="auto", the same clusters pruned
+    (5 of 10 left)."""
     assert int(group["world_size"]) == 2
+    assert group[f"{name}.centers"].shape == alone[name].cluster_centers_.shape
     _assert_close(group[f"{name}.centers"], alone[name].cluster_centers_)
     np.testing.assert_array_equal(group[f"{name}.labels"], alone[name].labels_)
 

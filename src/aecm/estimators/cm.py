@@ -254,6 +254,13 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     :meth:`partial_fit` after :meth:`fit` continues from the fitted model with a fresh Adam;
     :meth:`fit` starts afresh.
 
+    **Several processes** (``torchrun``; see :mod:`aecm.distributed`). When a process group of
+    more than one process is initialised, :meth:`fit` splits each global batch of
+    ``batch_size`` rows over the processes and sums their gradients; ``π̂`` of E4 and the row
+    count of ``normalize_loss`` are those of the global batch, so the fit equals the
+    one-process fit with the same ``batch_size`` and seed, to float rounding. :meth:`partial_fit`
+    is not split: each process would update its own model.
+
     **n_clusters="auto".** E4's gradient adds ``(1 − α) / (n_B π̂_k)`` to the cost of putting a
     point of a batch of ``n_B`` rows in cluster ``k``: with ``α < 1`` every point pays
     ``τ / π̂_k``, ``τ = (1 − α) / n_B``, for its cluster, so small clusters lose their points
