@@ -182,6 +182,24 @@ def test_finished_run_is_loaded_and_two_checkpoints_per_phase_are_kept(tmp_path,
     assert meta["loop"]["complete"] and meta["optimizer"]["kind"] == "FlatAdam"
 
 
+def test_out_of_core_data_resumes_without_being_materialised(tmp_path, monkeypatch, epochs, X):
+    """Checkpoints of a fit on an HDF5-like array (out-of-core): the data's fingerprint is
+    hashed block by block, and the resumed fit equals the uninterrupted one."""
+    from test_out_of_core import FakeH5
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    reference = _cm().fit(FakeH5(X))
+    _interrupt(monkeypatch, _cm(checkpoint_dir=tmp_path), FakeH5(X), 2)
+    resumed = _cm(checkpoint_dir=tmp_path).fit(FakeH5(X))
+    _assert_same_fit(resumed, reference)
+    stored = json.loads((tmp_path / "run.json").read_text())["fingerprint"]["data"]
+    assert stored == aecm.checkpoint.data_fingerprint(aecm.data.lazy.ArrayReader(FakeH5(X)))
+    changed = X.copy()
+    changed[7, 3] += 1.0
+    with pytest.raises(ValueError, match="sha256"):
+        _cm(checkpoint_dir=tmp_path).fit(FakeH5(changed))
+
+
 def test_unseeded_fit_resumes_with_the_seeds_it_stored(tmp_path, monkeypatch, epochs, X):
     make = lambda: ClusteringModule(  # noqa: E731
         10, n_epochs=20, tol=0.0, n_init=2, device="cpu", checkpoint_dir=tmp_path

@@ -19,10 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aecm import AECM, DEC, IDEC, AEKMeans, datasets
+from aecm import AECM, DEC, IDEC, AEKMeans
 from aecm.metrics import clustering_accuracy
 
-DATA_HOME = "/work/shared/datasets"
 SEEDS = (0, 1, 2)
 COMMON = {"hidden_dims": (256, 256, 1024), "device": "cpu"}
 
@@ -32,11 +31,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
-def usps_subset():
-    try:
-        X, y = datasets.load("usps", DATA_HOME)
-    except (FileNotFoundError, OSError) as error:
-        pytest.skip(f"USPS not available: {error}")
+def usps_subset(usps):
+    X, y = usps
     rows = np.random.default_rng(0).permutation(len(X))[:3000]
     return X[rows].astype(np.float32), y[rows]
 

@@ -52,6 +52,7 @@ from torch import Tensor
 
 from aecm import distributed
 from aecm._files import atomic_write
+from aecm.data.lazy import RowReader
 from aecm.exceptions import CheckpointWarning
 from aecm.training import FlatAdam, LoopState, Objective
 
@@ -68,27 +69,40 @@ KEEP = 2
 _NAME = re.compile(r"^r(\d+)-p(\d+)-(\d+)\.json$")
 
 
+#: Out-of-core data is hashed in blocks of at most this many bytes (as float32).
+FINGERPRINT_BLOCK_BYTES = 16 * 2**20
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def data_fingerprint(X) -> dict:
-    """The shape, dtype, format and sha256 of validated data ``X`` (dense array or CSR).
+    """The shape, dtype, format and sha256 of validated data ``X``.
 
-    The whole array is hashed (for CSR: its data, indices and row pointers): a different data
+    ``X`` is a dense array, a CSR matrix or an out-of-core :class:`aecm.data.lazy.RowReader`.
+    The whole data set is hashed (for CSR: its data, indices and row pointers; a reader's rows
+    in blocks of at most :data:`FINGERPRINT_BLOCK_BYTES`, never all at once): a different data
     set, a different row order or a single changed value gives another fingerprint.
     """
     digest = hashlib.sha256()
-    if sp.issparse(X):
+    if isinstance(X, RowReader):
+        rows = max(1, FINGERPRINT_BLOCK_BYTES // (4 * max(X.n_features, 1)))
+        for start in range(0, X.n_samples, rows):
+            digest.update(X.read(start, min(start + rows, X.n_samples)).data)
+        kind = "out-of-core"
+    elif sp.issparse(X):
         for part in (X.data, X.indices, X.indptr):
             digest.update(np.ascontiguousarray(part).data)
+        kind = "sparse"
     else:
         digest.update(np.ascontiguousarray(X).data)
+        kind = "dense"
     return {
         "n_samples": int(X.shape[0]),
         "n_features": int(X.shape[1]),
         "dtype": str(X.dtype),
-        "sparse": bool(sp.issparse(X)),
+        "sparse": kind == "sparse",
         "sha256": digest.hexdigest(),
     }
 
