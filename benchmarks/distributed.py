@@ -8,7 +8,10 @@ process count. Each measurement is a fresh launch: ``python`` for 1 process, ``t
 side: the training epoch's seconds (``history_["seconds"]``: the split part), the whole fit's
 (k-means on the 10 000-row initialisation sample, the epoch, then the final loss and
 ``labels_``, which every process computes whole), and the NMI (%) of ``labels_`` against the
-true components on the first 100 000 rows (the same within float tolerance for every N).
+true components on the first 100 000 rows (the same within float tolerance for every N), and,
+with N > 1, the mean time of one all-reduce of the CM's gradient (``2 × clusters × 64`` floats)
+measured before the fit: each step takes two (the global batch's statistics, then the
+gradient), so on a machine where the processes wait for each other this is the price per step.
 
 Usage::
 
@@ -43,6 +46,7 @@ def child(path: str, rows: int, n_clusters: int, batch_size: int, out: str) -> N
     from aecm.metrics import normalized_mutual_info
 
     with distributed.process_group() if "RANK" in os.environ else contextlib.nullcontext():
+        latency = _all_reduce_seconds(2 * n_clusters * 64) if distributed.is_distributed() else 0
         X = np.load(path, mmap_mode="r")[:rows]
         cm = ClusteringModule(
             n_clusters,
@@ -63,9 +67,24 @@ def child(path: str, rows: int, n_clusters: int, batch_size: int, out: str) -> N
                 "fit_seconds": seconds,
                 "nmi": 100 * normalized_mutual_info(y, cm.labels_[:EVAL_ROWS]),
                 "processes": distributed.world_size(),
+                "all_reduce_us": 1e6 * latency,
             }
             Path(out).write_text(json.dumps(record))
         distributed.barrier()
+
+
+def _all_reduce_seconds(size: int, repeats: int = 300) -> float:
+    """Mean seconds of one all-reduce of ``size`` float32 values (the CM's gradient)."""
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.zeros(size)
+    for _ in range(20):
+        dist.all_reduce(tensor)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        dist.all_reduce(tensor)
+    return (time.perf_counter() - started) / repeats
 
 
 def measure(path: Path, rows: int, n_clusters: int, batch_size: int, processes: int) -> dict:
@@ -103,15 +122,21 @@ def main() -> None:
 
     path = generate(args.dir, args.rows, 64, args.clusters)
     print(f"CM, one epoch on {args.rows} × 64 float32 rows (memmap), {os.cpu_count()} CPUs")
-    print(f"{'batch':>6} {'procs':>5} {'epoch s':>8} {'speed-up':>8} {'fit s':>7} {'NMI %':>6}")
+    print(
+        f"{'batch':>6} {'procs':>5} {'steps':>6} {'epoch s':>8} {'speed-up':>8} {'fit s':>7} "
+        f"{'NMI %':>6} {'all-reduce µs':>13}"
+    )
     for batch_size in args.batch_sizes:
         base = None
         for processes in args.processes:
             r = measure(path, args.rows, args.clusters, batch_size, processes)
             base = base or r["epoch_seconds"]
+            steps = -(-args.rows // batch_size)
+            latency = f"{r['all_reduce_us']:.0f}" if processes > 1 else "-"
             print(
-                f"{batch_size:>6} {processes:>5} {r['epoch_seconds']:>8.2f} "
-                f"{base / r['epoch_seconds']:>8.2f} {r['fit_seconds']:>7.2f} {r['nmi']:>6.1f}",
+                f"{batch_size:>6} {processes:>5} {steps:>6} {r['epoch_seconds']:>8.2f} "
+                f"{base / r['epoch_seconds']:>8.2f} {r['fit_seconds']:>7.2f} {r['nmi']:>6.1f} "
+                f"{latency:>13}",
                 flush=True,
             )
 

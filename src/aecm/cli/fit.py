@@ -46,13 +46,12 @@ def run(args: argparse.Namespace) -> int:
             f"not to --method {args.method}"
         )
     with distributed.process_group() as device:
+        # 'auto' and 'cuda' mean the current CUDA device, which NCCL set to cuda:LOCAL_RANK
         if args.device not in (None, "auto", "cuda") and device.type == "cuda":
             raise CommandError(
                 f"--device {args.device} with --distributed: each process uses the GPU of its "
                 "LOCAL_RANK; leave --device out or give 'cuda'"
             )
-        if args.device is None or device.type == "cuda":
-            args.device = str(device)
         if not distributed.is_main_process():
             args.quiet = True  # process 0 prints
         status = _run(args)
