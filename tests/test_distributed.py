@@ -160,15 +160,18 @@ def test_sharded_batches_are_the_parts_of_the_global_batches(tmp_path, kind, bat
         assert torch.equal(torch.cat([p[b][1] for p in parts]), rows)
 
 
-def test_own_rows_split_the_data_and_gather_is_the_identity_alone():
-    source = make_source(np.arange(20.0).reshape(10, 2), torch.device("cpu"))
-    assert source.own_rows() == (0, 10)
-    part = torch.arange(10)
-    assert source.gather(part) is part
-    source.shard = Shard(1, 3)
-    assert source.own_rows() == (3, 6)
-    rows = torch.cat(list(source.own_batches(batch_size=2)))
-    assert torch.equal(rows[:, 0], torch.tensor([6.0, 8.0, 10.0]))
+def test_own_rows_are_runs_of_whole_batches_and_alone_all_rows():
+    source = make_source(np.arange(22.0).reshape(11, 2), torch.device("cpu"))
+    assert source.own_rows(2) == (0, 11)
+    part = torch.arange(11)
+    assert source.gather(part, 2) is part and source.total(part) is part
+    runs = []
+    for rank in range(3):  # 6 batches of 2 rows (the last of 1): 2 batches each
+        source.shard = Shard(rank, 3)
+        runs.append(source.own_rows(2))
+        rows = torch.cat(list(source.own_batches(2)))
+        assert torch.equal(rows[:, 0], torch.arange(*runs[-1]) * 2.0)
+    assert runs == [(0, 4), (4, 8), (8, 11)]
 
 
 # ---------------------------------------------------------------------------------- fits
@@ -181,6 +184,8 @@ def test_cm_fit_on_two_processes_equals_one_process(group, alone, name):
     assert group[f"{name}.centers"].shape == alone[name].cluster_centers_.shape
     _assert_close(group[f"{name}.centers"], alone[name].cluster_centers_)
     np.testing.assert_array_equal(group[f"{name}.labels"], alone[name].labels_)
+    np.testing.assert_allclose(group[f"{name}.loss"], alone[name].loss_, rtol=RTOL)
+    _assert_close(group[f"{name}.weights"], alone[name].weights_)
 
 
 def test_aecm_fit_on_two_processes_equals_one_process(group, alone):
@@ -192,6 +197,7 @@ def test_aecm_fit_on_two_processes_equals_one_process(group, alone):
     )
     _assert_close(group["aecm.autoencoder"], weights)
     np.testing.assert_array_equal(group["aecm.labels"], estimator.labels_)
+    np.testing.assert_allclose(group["aecm.loss"], estimator.loss_, rtol=RTOL)
 
 
 @pytest.mark.parametrize("name", ["dec", "idec", "dcn", "dkm"])
@@ -200,17 +206,27 @@ def test_other_deep_fits_on_two_processes_equal_one_process(group, alone, name):
     label-change tolerance from gathered assignments; DCN: its centroid updates."""
     _assert_close(group[f"{name}.centers"], alone[name].cluster_centers_)
     np.testing.assert_array_equal(group[f"{name}.labels"], alone[name].labels_)
+    np.testing.assert_allclose(group[f"{name}.loss"], alone[name].loss_, rtol=RTOL)
 
 
-def test_three_processes_with_empty_parts_of_global_batches(tmp_path):
-    """Global batches of 2 rows over 3 processes: one process has no rows at every step (the
-    CM's closed form and DKM's autograd loss on empty batches)."""
-    _in_group(worker.main_tiny, str(tmp_path / "tiny.npz"), world_size=3)
-    X = worker.blobs(31, 3, 3)
-    with np.load(tmp_path / "tiny.npz") as together, warnings.catch_warnings():
+def test_three_processes_empty_parts_and_split_passes(tmp_path):
+    """3 processes. Global batches of 2 rows: one process has no rows at every step (the CM's
+    closed form and DKM's autograd loss on empty batches). 9000 rows: the passes over all rows
+    (labels_, the final loss, DEC's target and label changes) are split 3 ways."""
+    _in_group(worker.main_three, str(tmp_path / "three.npz"), world_size=3)
+    cases = (
+        ("tiny", worker.tiny(), worker.blobs(31, 3, 3)),
+        ("large", worker.large(), worker.blobs(9000)),
+    )
+    with np.load(tmp_path / "three.npz") as together, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, estimator in worker.tiny().items():
-            _assert_close(together[name], estimator.fit(X).cluster_centers_)
+        for prefix, fits, X in cases:
+            for name, estimator in fits.items():
+                estimator.fit(X)
+                key = f"{prefix}.{name}"
+                _assert_close(together[f"{key}.centers"], estimator.cluster_centers_)
+                np.testing.assert_array_equal(together[f"{key}.labels"], estimator.labels_)
+                np.testing.assert_allclose(together[f"{key}.loss"], estimator.loss_, rtol=RTOL)
 
 
 def test_checkpoints_are_written_by_process_0_and_resumed_by_all(group, alone):

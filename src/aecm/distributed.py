@@ -20,13 +20,14 @@ contributions. A term of the parameters alone (AE-CM's orthonormality) is comput
 every process; :meth:`Shard.shared` divides its gradient by the number of processes so that the
 sum counts it once. Loss values are those of the global batch on every process.
 
-**Whole-data passes.** DEC's target distribution and the per-epoch assignments of the
-label-change tolerance are computed by each process on its contiguous range of rows
-(:meth:`Shard.bounds`) and gathered (:meth:`Shard.gather_rows`); the per-cluster frequencies of
-DEC's target are all-reduced. The other passes (the initialisation, the final loss and
-``labels_``) run whole, and alike, on every process. At the start of each training phase the
-parameters of process 0 are broadcast, so that rounding differences between devices in the
-initialisation cannot make the replicas drift apart.
+**Whole-data passes.** DEC's target distribution, the per-epoch assignments of the
+label-change tolerance, and the final loss and ``labels_`` of a fit are computed by each process
+on a contiguous run of the data's batches (:meth:`aecm.data.BatchSource.own_rows`) and put
+together: rows gathered (:meth:`Shard.gather_rows`), sums all-reduced (DEC's per-cluster
+frequencies, the loss). The initialisation (k-means on a sample) runs whole, and alike, on
+every process; at the start of each training phase the parameters of process 0 are broadcast,
+so that rounding differences between devices in the initialisation cannot make the replicas
+drift apart.
 
 Nothing here runs at import: :func:`process_group` initialises the group from the variables
 ``torchrun`` sets, and the estimators shard their training when a group of more than one
@@ -282,14 +283,14 @@ class Shard(BatchReduce):
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
-    def gather_rows(self, part: Tensor, n: int) -> Tensor:
-        """The ``n`` rows whose part :meth:`bounds` this process computed, from every process.
+    def gather_rows(self, part: Tensor, start: int, n: int) -> Tensor:
+        """All ``n`` rows, of which this process computed ``part`` (from row ``start`` on) and
+        the others the rest (the parts tile the rows).
 
         Each process puts its rows in a zero tensor of ``n`` rows and the tensors are summed:
         a sum with zeros is exact, so the result is every process's rows, bit for bit.
         """
-        start, stop = self.bounds(n)
         full = part.new_zeros((n, *part.shape[1:]))
-        full[start:stop] = part
+        full[start : start + len(part)] = part
         dist.all_reduce(full)
         return full

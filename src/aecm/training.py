@@ -274,7 +274,9 @@ def _run_epoch(
 def _assignments(objective: Objective, source: BatchSource) -> Tensor:
     """The assignments of every row (each process computes its rows when sharded)."""
     with torch.no_grad():
-        return source.gather(torch.cat([objective.assign(b) for b in source.own_batches()]))
+        parts = [objective.assign(b) for b in source.own_batches()]
+    own = torch.cat(parts) if parts else torch.empty(0, dtype=torch.long, device=source.device)
+    return source.gather(own)
 
 
 def _share_parameters(objective: Objective, shard: Shard) -> None:

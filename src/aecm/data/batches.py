@@ -66,22 +66,37 @@ class BatchSource:
         """This process's part of a global batch's positions (all of them without a shard)."""
         return index if self.shard is None else self.shard.local(index)
 
-    def own_rows(self) -> tuple[int, int]:
-        """``[start, stop)``: the rows this process handles in split whole-data passes (all rows
-        without a shard)."""
-        return (0, self.n_samples) if self.shard is None else self.shard.bounds(self.n_samples)
+    def own_rows(self, batch_size: int = EVAL_BATCH_SIZE) -> tuple[int, int]:
+        """``[start, stop)``: the rows this process handles in a whole-data pass split by
+        processes (all rows without a shard): a contiguous run of the batches of
+        :meth:`ordered_batches`, so that every batch is one process's whole."""
+        if self.shard is None:
+            return 0, self.n_samples
+        first, last = self.shard.bounds(self.n_batches(batch_size))
+        return min(first * batch_size, self.n_samples), min(last * batch_size, self.n_samples)
 
     def own_batches(self, batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tensor]:
-        """The rows of :meth:`own_rows`, in order; :meth:`gather` puts the results together."""
-        start, stop = self.own_rows()
+        """The batches of :meth:`ordered_batches` in :meth:`own_rows`; :meth:`gather` and
+        :meth:`total` put the results of the processes together."""
+        start, stop = self.own_rows(batch_size)
         if (start, stop) == (0, self.n_samples):
             yield from self.ordered_batches(batch_size)
             return
         yield from self.batches_at(np.arange(start, stop), batch_size)
 
-    def gather(self, part: Tensor) -> Tensor:
+    def gather(self, part: Tensor, batch_size: int = EVAL_BATCH_SIZE) -> Tensor:
         """Per-row results of :meth:`own_batches` (concatenated) from every process, all rows."""
-        return part if self.shard is None else self.shard.gather_rows(part, self.n_samples)
+        if self.shard is None:
+            return part
+        start = self.own_rows(batch_size)[0]
+        return self.shard.gather_rows(part.to(self.device), start, self.n_samples).to(part.device)
+
+    def total(self, part: Tensor) -> Tensor:
+        """The sum over the processes of ``part``, a sum over :meth:`own_batches` (``part``
+        itself without a shard)."""
+        if self.shard is None:
+            return part
+        return self.shard.sum_(part.to(self.device)).to(part.device)
 
     def ordered_batches(self, batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tensor]:
         """All rows in order, for prediction and evaluation."""

@@ -960,30 +960,34 @@ def _training_threads(device: torch.device, batch_size: int, n_features: int) ->
 
 def _labels_and_counts(layer: ClusteringLayer, source: BatchSource):
     """``argmax_k γ_ik`` of every row (int64) and ``Σ_i γ_ik`` (float64), in one pass that
-    holds one batch's ``γ`` at a time."""
-    labels = np.empty(source.n_samples, dtype=np.int64)
+    holds one batch's ``γ`` at a time (split by processes under multi-process training)."""
+    start, stop = source.own_rows()
+    labels = np.empty(stop - start, dtype=np.int64)
     counts = torch.zeros(layer.n_clusters, dtype=torch.float64)
     start = 0
     with torch.no_grad():
-        for batch in source.ordered_batches():
+        for batch in source.own_batches():
             gamma = layer(batch)
             labels[start : start + len(batch)] = gamma.argmax(dim=1).cpu().numpy()
             counts += gamma.sum(dim=0, dtype=torch.float64).cpu()
             start += len(batch)
-    return labels, counts.numpy()
+    labels = source.gather(torch.from_numpy(labels)).numpy()
+    return labels, source.total(counts).numpy()
 
 
 def _full_loss(layer: ClusteringLayer, source: BatchSource, alpha, normalize: bool):
-    """E1–E3 summed over all rows of ``source`` and E4 with the whole data's mixture weights."""
-    sums = torch.zeros(3, dtype=torch.float64)
-    counts = torch.zeros(layer.n_clusters, dtype=torch.float64)
+    """E1–E3 summed over all rows of ``source`` and E4 with the whole data's mixture weights
+    (each process sums its rows under multi-process training)."""
+    sums = torch.zeros(3 + layer.n_clusters, dtype=torch.float64)
     centroids = layer.centroids().detach()
     with torch.no_grad():
-        for batch in source.ordered_batches():
+        for batch in source.own_batches():
             gamma = layer(batch)
             terms = cm_loss(batch, gamma, centroids, 1.0)
-            sums += torch.stack([terms[name] for name in CM_TERMS[:3]]).double().cpu()
-            counts += gamma.sum(dim=0).double().cpu()
+            sums[:3] += torch.stack([terms[name] for name in CM_TERMS[:3]]).double().cpu()
+            sums[3:] += gamma.sum(dim=0).double().cpu()
+    sums = source.total(sums)
+    sums, counts = sums[:3], sums[3:]
     if normalize:
         sums /= source.n_samples * source.n_features
     log_pi = torch.log(counts / source.n_samples + PRIOR_EPS)

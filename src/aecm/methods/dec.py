@@ -63,7 +63,8 @@ class DECObjective(AutogradObjective):
         frequencies ``f_j`` are summed over the processes, and the rows of ``P`` are gathered.
         """
         source = source or self.source
-        q = torch.cat([self.soft_assign(self.autoencoder.encode(b)) for b in source.own_batches()])
+        parts = [self.soft_assign(self.autoencoder.encode(b)) for b in source.own_batches()]
+        q = torch.cat(parts) if parts else self.centroids.new_empty(0, self.centroids.shape[0])
         frequencies = None
         if source.shard is not None:
             frequencies = source.shard.total(q.sum(dim=0))
