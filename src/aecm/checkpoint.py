@@ -25,6 +25,10 @@ checkpoint; an unusable one (unreadable, truncated, corrupted, from another run)
 with a :class:`~aecm.exceptions.CheckpointWarning` naming the file and the reason, removed,
 and the previous one is used; with none left the phase trains again from its start (which the
 fit reaches exactly: the phases before it are loaded from their own checkpoints).
+
+Under multi-process training (:mod:`aecm.distributed`) process 0 alone writes and removes files;
+the other processes wait for it (a barrier after each checkpoint) and read the same files when
+resuming, so every process resumes from the same checkpoint.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import Tensor
 
+from aecm import distributed
 from aecm._files import atomic_write
 from aecm.data.lazy import RowReader
 from aecm.exceptions import CheckpointWarning
@@ -146,7 +151,13 @@ class Checkpointer:
         stored. Raises ``ValueError`` for a folder of another run (naming what differs), a
         non-empty folder that is not a checkpoint folder, and an unreadable ``run.json``.
         """
-        directory = Path(directory)
+        with distributed.main_process_first():  # process 0 writes run.json, the others read it
+            return cls._open(Path(directory), every, fingerprint, seeds)
+
+    @classmethod
+    def _open(
+        cls, directory: Path, every: int, fingerprint: dict, seeds: list[int]
+    ) -> tuple[Checkpointer, list[int]]:
         if directory.exists() and not directory.is_dir():
             raise ValueError(f"checkpoint_dir {directory} exists and is not a folder.")
         directory.mkdir(parents=True, exist_ok=True)
@@ -176,8 +187,9 @@ class Checkpointer:
                 "seeds": [int(s) for s in seeds],
             }
             atomic_write(run_path, json.dumps(record, indent=1))
-        for leftover in directory.glob(".*.tmp"):  # from a write that a crash interrupted
-            leftover.unlink(missing_ok=True)
+        if distributed.is_main_process():
+            for leftover in directory.glob(".*.tmp"):  # from a write that a crash interrupted
+                leftover.unlink(missing_ok=True)
         run_id = hashlib.sha256(_canonical(fingerprint).encode()).hexdigest()
         return cls(directory, every, run_id), seeds
 
@@ -291,9 +303,11 @@ class PhaseCheckpoint:
             "tensors_sha256": hashlib.sha256(blob).hexdigest(),
         }
         text = json.dumps(meta)  # before any file is written: fails on a non-JSON value
-        atomic_write(self._path(seq, ".safetensors"), blob)
-        atomic_write(self._path(seq, ".json"), text)
-        self._prune(seq)
+        if distributed.is_main_process():
+            atomic_write(self._path(seq, ".safetensors"), blob)
+            atomic_write(self._path(seq, ".json"), text)
+            self._prune(seq)
+        distributed.barrier()
 
     def _prune(self, written: int) -> None:
         saved = self._saved()
@@ -337,9 +351,13 @@ class PhaseCheckpoint:
                     CheckpointWarning,
                     stacklevel=4,
                 )
-                self._remove(seq)
+                if distributed.is_main_process():
+                    self._remove(seq)
                 continue
-            return self._apply(loaded, objective, optimizer, generator, device)
+            state = self._apply(loaded, objective, optimizer, generator, device)
+            distributed.barrier()  # every process has read it before process 0 writes again
+            return state
+        distributed.barrier()
         return None
 
     def _load(self, seq: int) -> _Loaded:

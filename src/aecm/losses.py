@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aecm.distributed import LOCAL, BatchReduce
+
 __all__ = [
     "AECM_TERMS",
     "CM_TERMS",
@@ -48,13 +50,20 @@ def _alpha_by_rank(alpha: Tensor, log_pi: Tensor) -> Tensor:
     return out
 
 
-def dirichlet_prior(gamma: Tensor, alpha: Tensor) -> Tensor:
+def dirichlet_prior(gamma: Tensor, alpha: Tensor, *, reduce: BatchReduce = LOCAL) -> Tensor:
     """E4 = Σ_k (1 − α_k) log(π̂_k + 1e-10) with π̂ the batch mean of ``gamma``.
 
     ``alpha`` is a scalar or a vector sorted ascending; it is paired with the sorted ``log π̂``
     (the paper's rule, so that the prior does not fix which cluster gets which weight).
+    ``reduce``: with a shard (:mod:`aecm.distributed`), π̂ is the mean over the global batch.
     """
-    log_pi = torch.log(gamma.mean(dim=0) + PRIOR_EPS)
+    n, (counts,) = reduce.totals(gamma.shape[0], gamma.sum(dim=0))
+    return _prior(counts, n, alpha)
+
+
+def _prior(counts: Tensor, n: int, alpha: Tensor) -> Tensor:
+    """E4 from ``counts`` = ``Σ_i γ_ik`` over a batch of ``n`` rows."""
+    log_pi = torch.log(counts / n + PRIOR_EPS)
     return ((1.0 - _alpha_by_rank(alpha, log_pi)) * log_pi).sum()
 
 
@@ -116,6 +125,7 @@ def cm_loss_closed_form(
     grad_weights: Tensor,
     *,
     normalize: bool = False,
+    reduce: BatchReduce = LOCAL,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """CM loss terms and their exact gradients without autograd (the training fast path).
 
@@ -137,6 +147,11 @@ def cm_loss_closed_form(
         Receives ``∂L/∂W`` (rows ``:K``) and ``∂L/∂V`` (rows ``K:``).
     normalize : bool
         Divide E1–E3 by ``n·d``.
+    reduce : BatchReduce
+        How batch statistics are summed (:mod:`aecm.distributed`): with a shard, ``x`` is this
+        process's part of the global batch, and the row count, ``π̂`` and the terms are those
+        of the global batch; the gradients are this part's contribution to the global batch's
+        (their sum over the processes is the gradient of the global batch).
 
     Returns
     -------
@@ -147,7 +162,6 @@ def cm_loss_closed_form(
     """
     n, d = x.shape
     k = weights.shape[0] // 2
-    scale = 1.0 / (n * d) if normalize else 1.0
     both = x @ weights.T  # (n, 2K): logits x·W and cross terms x·V
     logits, cross = both[:, :k], both[:, k:]
     centroids = weights[k:]
@@ -158,7 +172,21 @@ def cm_loss_closed_form(
     gamma = torch.softmax(logits, dim=1)
     gram = centroids @ centroids.T  # μ_kᵀ μ_l
     mu_sq = gram.diagonal()  # ‖μ_k‖²
-    counts = gamma.sum(dim=0)  # n π̂_k
+    own_counts = counts = gamma.sum(dim=0)  # n π̂_k (of these rows)
+    # the terms, from inner products of K-sized statistics
+    co = gamma.T @ gamma
+    flat = x.reshape(-1)
+    sums = torch.stack(
+        (
+            torch.dot(flat, flat),  # Σ ‖x_i‖²
+            (gamma * cross).sum(),  # Σ γ_ik x_i·μ_k
+            torch.dot(co.reshape(-1), gram.reshape(-1)),  # Σ co∘gram
+            torch.dot(co.diagonal(), mu_sq),  # Σ_k co_kk ‖μ_k‖²
+            torch.dot(own_counts, mu_sq),  # Σ_k n_k ‖μ_k‖²
+        )
+    )
+    n, (counts, sums) = reduce.totals(n, counts, sums)  # those of the global batch
+    scale = 1.0 / (n * d) if normalize else 1.0
     log_pi = torch.log(counts / n + PRIOR_EPS)
     one_minus_alpha = 1.0 - _alpha_by_rank(alpha, log_pi)
     # ∂L/∂γ up to a per-row constant, which the softmax's backward cancels (‖x_i‖² is dropped)
@@ -171,24 +199,12 @@ def cm_loss_closed_form(
     # ∂L/∂W = grad_logitsᵀ x and γᵀ x in one product; then ∂L/∂μ = 2 (n_k μ_k − γᵀx)
     torch.mm(torch.cat((grad_logits, gamma), dim=1).T, x, out=grad_weights)
     grad_mu = grad_weights[k:]
-    grad_mu.mul_(-2.0 * scale).add_(counts[:, None] * centroids, alpha=2.0 * scale)
+    grad_mu.mul_(-2.0 * scale).add_(own_counts[:, None] * centroids, alpha=2.0 * scale)
     grad_b = grad_c = None
     if decoder_bias is not None:
         grad_b = grad_logits.sum(dim=0)
         grad_c = grad_mu.sum(dim=0)
-    # the four terms, from inner products of K-sized statistics
-    co = gamma.T @ gamma
-    flat = x.reshape(-1)
-    stats = torch.stack(
-        (
-            torch.dot(flat, flat),  # Σ ‖x_i‖²
-            (gamma * cross).sum(),  # Σ γ_ik x_i·μ_k
-            torch.dot(co.reshape(-1), gram.reshape(-1)),  # Σ co∘gram
-            torch.dot(co.diagonal(), mu_sq),  # Σ_k co_kk ‖μ_k‖²
-            torch.dot(counts, mu_sq),  # Σ_k n_k ‖μ_k‖²
-            (one_minus_alpha * log_pi).sum(),  # E4
-        )
-    )
+    stats = torch.cat((sums, (one_minus_alpha * log_pi).sum()[None]))  # and E4
     return stats @ _terms_matrix(scale, x.dtype, x.device), grad_b, grad_c
 
 
@@ -228,6 +244,7 @@ def aecm_loss(
     beta: float,
     lbd: float,
     form: str = "paper",
+    reduce: BatchReduce = LOCAL,
 ) -> dict[str, Tensor]:
     """The AE-CM loss (paper-notes §2), term by term, plus the total.
 
@@ -251,29 +268,38 @@ def aecm_loss(
         Dirichlet concentration (a vector sorted ascending).
     beta, lbd : float
         Weights of the autoencoder's reconstruction and of the orthonormality term.
+    reduce : BatchReduce
+        With a shard (:mod:`aecm.distributed`), the sums, the row count and ``π̂`` are those of
+        the global batch; the orthonormality term, a function of the centroids alone, is
+        counted once over the processes.
     """
+    if form not in ("paper", "normalized"):
+        raise ValueError(f"Unknown AE-CM loss form {form!r}: use 'paper' or 'normalized'.")
     n, p = z.shape
-    cm_reconstruction = ((z - gamma @ centroids) ** 2).sum()
-    sparsity = (gamma * (1.0 - gamma)).sum()  # E2 with ‖μ_k‖ = 1
+    n, (cm_reconstruction, sparsity, ae_squares, counts) = reduce.totals(
+        n,
+        ((z - gamma @ centroids) ** 2).sum(),
+        (gamma * (1.0 - gamma)).sum(),  # E2 with ‖μ_k‖ = 1
+        ((x - x_hat) ** 2).sum(),
+        gamma.sum(dim=0),
+    )
     deviation = centroids @ centroids.T - torch.eye(
         centroids.shape[0], dtype=z.dtype, device=z.device
     )
     if form == "paper":
         orthonormality = lbd * deviation.abs().sum()
-        ae_reconstruction = beta * ((x - x_hat) ** 2).sum()
-    elif form == "normalized":
+        ae_reconstruction = beta * ae_squares
+    else:
         cm_reconstruction = cm_reconstruction / (n * p)
         sparsity = sparsity / (n * p)
         orthonormality = lbd * (deviation**2).sum()
-        ae_reconstruction = beta * ((x - x_hat) ** 2).mean()
-    else:
-        raise ValueError(f"Unknown AE-CM loss form {form!r}: use 'paper' or 'normalized'.")
+        ae_reconstruction = beta * (ae_squares / (n * x.shape[1]))
     alpha = torch.as_tensor(alpha, dtype=z.dtype, device=z.device)
     terms = {
         "cm_reconstruction": cm_reconstruction,
         "sparsity": sparsity,
-        "orthonormality": orthonormality,
-        "prior": dirichlet_prior(gamma, alpha),
+        "orthonormality": reduce.shared(orthonormality),
+        "prior": _prior(counts, n, alpha),
         "ae_reconstruction": ae_reconstruction,
     }
     terms["total"] = sum(terms.values())

@@ -4,6 +4,12 @@ A method plugs in as an :class:`Objective`: it names its loss terms, owns its pa
 given a batch, sets their gradients and returns the values of its terms. The loop owns time:
 the optimiser step, the order of batches, the history of the terms, when to stop, and the
 Polyak-averaged final epoch.
+
+Multi-process training (:mod:`aecm.distributed`) happens here and in the batch source only:
+when the source has a shard, each step runs the objective on this process's part of the global
+batch with :attr:`Objective.reduce` set to the shard (so that the losses take their global-batch
+statistics), then sums the gradients over the processes before the optimiser steps; each phase
+starts from the parameters of process 0.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import torch
 from torch import Tensor
 
 from aecm.data.batches import BatchSource
+from aecm.distributed import LOCAL, BatchReduce
 
 if TYPE_CHECKING:
     from aecm.checkpoint import Checkpointer
+    from aecm.distributed import Shard
 
 __all__ = [
     "AutogradObjective",
@@ -76,6 +84,12 @@ class Objective:
     #: Names of attributes holding Python numbers that training changes (e.g. DKM's ``alpha``,
     #: DEC's batch counter); checkpoints save and restore them with :meth:`extra_state`.
     checkpoint_scalars: tuple[str, ...] = ()
+
+    #: How the losses sum statistics over the batch (:class:`aecm.distributed.BatchReduce`): the
+    #: loop sets it to the process's shard during the steps of multi-process training, so that
+    #: terms that are not sums over rows (a mean's row count, the CM's mixture weights) are
+    #: computed over the global batch. Losses read it; outside training steps it is local.
+    reduce: BatchReduce = LOCAL
 
     def parameters(self) -> list[Tensor]:
         """The tensors the optimiser updates."""
@@ -214,21 +228,32 @@ def run_steps(
     n_batches: int,
     device: torch.device,
     average: list[Tensor] | None = None,
+    shard: Shard | None = None,
 ) -> Tensor:
     """One optimiser step per ``(index, batch)`` of ``batches`` (``n_batches`` of them).
 
     Returns the per-batch term values, shape (n_batches, n_terms), on ``device``, without a
     host synchronisation. ``average``: tensors to which the parameters are added after each
     step (for the averaging epoch). Used for an epoch of :func:`train` and by ``partial_fit``.
+    ``shard``: the batches are this process's parts of global batches; the losses then sum
+    their statistics over the processes and the gradients are summed before each step.
     """
     values = torch.empty(n_batches, len(objective.term_names), device=device)
     params = objective.parameters()
-    for b, (index, batch) in enumerate(batches):
-        values[b] = objective.gradients(batch, index)
-        optimizer.step()
-        if average is not None:
-            with torch.no_grad():
-                torch._foreach_add_(average, params)
+    if shard is not None:
+        objective.reduce = shard
+    try:
+        for b, (index, batch) in enumerate(batches):
+            values[b] = objective.gradients(batch, index)
+            if shard is not None:
+                shard.sum_gradients(params)
+            optimizer.step()
+            if average is not None:
+                with torch.no_grad():
+                    torch._foreach_add_(average, params)
+    finally:
+        if shard is not None:
+            del objective.reduce  # back to the class's LOCAL
     return values
 
 
@@ -243,12 +268,24 @@ def _run_epoch(
     """One epoch; returns the per-batch term values, shape (n_batches, n_terms), on the device."""
     batches = source.shuffled_batches(config.batch_size, generator)
     n_batches = source.n_batches(config.batch_size)
-    return run_steps(objective, optimizer, batches, n_batches, source.device, average)
+    return run_steps(objective, optimizer, batches, n_batches, source.device, average, source.shard)
 
 
 def _assignments(objective: Objective, source: BatchSource) -> Tensor:
+    """The assignments of every row (each process computes its rows when sharded)."""
     with torch.no_grad():
-        return torch.cat([objective.assign(b) for b in source.ordered_batches()])
+        parts = [objective.assign(b) for b in source.own_batches()]
+    own = torch.cat(parts) if parts else torch.empty(0, dtype=torch.long, device=source.device)
+    return source.gather(own)
+
+
+def _share_parameters(objective: Objective, shard: Shard) -> None:
+    """Give every process the parameters and extra state of process 0."""
+    shard.broadcast(objective.parameters())
+    extra = objective.extra_state()
+    if extra:
+        shard.broadcast(list(extra.values()))
+        objective.load_extra_state(extra)
 
 
 def _loss_converged(losses: list[float], config: LoopConfig) -> bool:
@@ -326,13 +363,15 @@ def train(
         state = checkpoint.resume(objective, optimizer, generator, source.device)
         if state is not None and state.complete:
             return state.result()
+    if source.shard is not None:
+        _share_parameters(objective, source.shard)
     if state is None:
         state = _new_state(objective, source, config)
     names = objective.term_names
     history = state.history
     params = objective.parameters()
     progress = None
-    if config.verbose:
+    if config.verbose and (source.shard is None or source.shard.rank == 0):
         from tqdm.auto import tqdm
 
         progress = tqdm(total=config.n_epochs, desc=config.description, unit="epoch", leave=False)

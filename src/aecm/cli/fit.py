@@ -18,6 +18,7 @@ from aecm.cli._clustering import (
     AUTO_METHODS,
     DEEP_METHODS,
     METHODS,
+    TORCH_METHODS,
     build_estimator,
     confidence,
     final_loss,
@@ -32,6 +33,32 @@ __all__ = ["fitted_n_clusters", "image_shape_argument", "register"]
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.distributed:
+        return _run(args)
+    from aecm import distributed
+
+    if args.method not in TORCH_METHODS:
+        raise CommandError(
+            f"--distributed applies to the PyTorch methods ({', '.join(sorted(TORCH_METHODS))}), "
+            f"not to --method {args.method}"
+        )
+    with distributed.process_group() as device:
+        # 'auto' and 'cuda' mean the current CUDA device, which NCCL set to cuda:LOCAL_RANK
+        if args.device not in (None, "auto", "cuda") and device.type == "cuda":
+            raise CommandError(
+                f"--device {args.device} with --distributed: each process uses the GPU of its "
+                "LOCAL_RANK; leave --device out or give 'cuda'"
+            )
+        if not distributed.is_main_process():
+            args.quiet = True  # process 0 prints
+        status = _run(args)
+        distributed.barrier()  # the others wait until process 0 has written the run folder
+        return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    from aecm import distributed
+
     out = Path(args.out)
     _check_output(out, Path(args.data), args.overwrite)
     estimator = build_estimator(args, args.parser)
@@ -46,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     print_notes(notes, args.quiet)
     X = model_input(estimator, data.X)
     seconds, fit_notes = _fit(estimator, X)
+    if not distributed.is_main_process():
+        return 0  # process 0 writes the run folder
     print_notes(fit_notes, args.quiet)
     clusters = np.asarray(estimator.labels_, dtype=np.int64)
     soft = confidence(estimator, X)
@@ -323,6 +352,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "  aecm fit images.npy --method aecm -k 10 --epochs 200 --device cuda --out runs/aecm\n"
         "  aecm fit images.npy --method aecm -k 10 --checkpoint-dir ckpt/aecm --out runs/aecm\n"
         "      (killed? run the same command again: it resumes from ckpt/aecm)\n"
+        "  torchrun --nproc-per-node 2 -m aecm fit big.npy --method cm -k 10 --distributed \\\n"
+        "      --out runs/big   (2 processes; see the README for several machines)\n"
         "  aecm predict runs/digits/model new.csv --out new-labels.csv",
     )
     fit.add_argument("data", metavar="DATA", help="the data file, one row per sample")
@@ -396,6 +427,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="epochs between checkpoints, besides one at the end of each training phase "
         "(default: 10 for cm, 1 for the deep methods)",
+    )
+    parallel = fit.add_argument_group("multi-process training (PyTorch methods)")
+    parallel.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training over the processes that torchrun starts (gloo on the "
+        "CPU, nccl on GPUs); process 0 writes RUN_DIR. Launch with: torchrun "
+        "--nproc-per-node N -m aecm fit DATA ... --distributed",
     )
     output = fit.add_argument_group("output")
     output.add_argument(

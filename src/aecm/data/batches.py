@@ -4,17 +4,26 @@ A source holds validated data (a float NumPy array, a SciPy CSR matrix, or a rea
 larger than memory, :mod:`aecm.data.lazy`) and hands out dense float32 batches on the training
 device. Dense data is copied to the device once; sparse data stays on the host and only the
 rows of the current batch are densified; out-of-core data is read batch by batch.
+
+Under multi-process training (:mod:`aecm.distributed`) a source has a :attr:`BatchSource.shard`:
+every process draws the same global batches and :meth:`BatchSource.shuffled_batches` yields this
+process's contiguous part of each; whole-data passes can be split by rows the same way
+(:meth:`BatchSource.own_batches`, :meth:`BatchSource.gather`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from aecm.distributed import Shard
 
 __all__ = ["EVAL_BATCH_SIZE", "BatchSource", "DenseSource", "SparseSource", "make_source"]
 
@@ -23,11 +32,16 @@ EVAL_BATCH_SIZE = 4096
 
 
 class BatchSource:
-    """Rows of a data set as dense float32 batches on ``device``."""
+    """Rows of a data set as dense float32 batches on ``device``.
+
+    ``shard``: this process's part of multi-process training (see :mod:`aecm.distributed`), or
+    None: the process trains on whole batches.
+    """
 
     n_samples: int
     n_features: int
     device: torch.device
+    shard: Shard | None = None
 
     def rows(self, index: Tensor) -> Tensor:
         """The rows at ``index`` (a 1-D int64 tensor on ``device``), dense, float32."""
@@ -40,12 +54,49 @@ class BatchSource:
 
         The permutation is drawn on the CPU so that a seed gives the same batches on every
         device; the last batch may be smaller. ``index`` holds the rows' positions in the data
-        set (for methods that keep per-row state, such as DEC's target distribution).
+        set (for methods that keep per-row state, such as DEC's target distribution). With a
+        :attr:`shard`, each batch is this process's part of the global batch (possibly empty).
         """
         perm = torch.randperm(self.n_samples, generator=generator).to(self.device)
         for start in range(0, self.n_samples, batch_size):
-            index = perm[start : start + batch_size]
+            index = self._local(perm[start : start + batch_size])
             yield index, self.rows(index)
+
+    def _local(self, index: Tensor) -> Tensor:
+        """This process's part of a global batch's positions (all of them without a shard)."""
+        return index if self.shard is None else self.shard.local(index)
+
+    def own_rows(self, batch_size: int = EVAL_BATCH_SIZE) -> tuple[int, int]:
+        """``[start, stop)``: the rows this process handles in a whole-data pass split by
+        processes (all rows without a shard): a contiguous run of the batches of
+        :meth:`ordered_batches`, so that every batch is one process's whole."""
+        if self.shard is None:
+            return 0, self.n_samples
+        first, last = self.shard.bounds(self.n_batches(batch_size))
+        return min(first * batch_size, self.n_samples), min(last * batch_size, self.n_samples)
+
+    def own_batches(self, batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tensor]:
+        """The batches of :meth:`ordered_batches` in :meth:`own_rows`; :meth:`gather` and
+        :meth:`total` put the results of the processes together."""
+        start, stop = self.own_rows(batch_size)
+        if (start, stop) == (0, self.n_samples):
+            yield from self.ordered_batches(batch_size)
+            return
+        yield from self.batches_at(np.arange(start, stop), batch_size)
+
+    def gather(self, part: Tensor, batch_size: int = EVAL_BATCH_SIZE) -> Tensor:
+        """Per-row results of :meth:`own_batches` (concatenated) from every process, all rows."""
+        if self.shard is None:
+            return part
+        start = self.own_rows(batch_size)[0]
+        return self.shard.gather_rows(part.to(self.device), start, self.n_samples).to(part.device)
+
+    def total(self, part: Tensor) -> Tensor:
+        """The sum over the processes of ``part``, a sum over :meth:`own_batches` (``part``
+        itself without a shard)."""
+        if self.shard is None:
+            return part
+        return self.shard.sum_(part.to(self.device)).to(part.device)
 
     def ordered_batches(self, batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tensor]:
         """All rows in order, for prediction and evaluation."""
@@ -92,12 +143,16 @@ class SparseSource(BatchSource):
         return torch.from_numpy(block).to(self.device)
 
 
-def make_source(X, device: torch.device) -> BatchSource:
-    """A batch source for validated data ``X`` (dense array, CSR or a :class:`RowReader`)."""
+def make_source(X, device: torch.device, shard: Shard | None = None) -> BatchSource:
+    """A batch source for validated data ``X`` (dense array, CSR or a :class:`RowReader`);
+    ``shard``: this process's part of multi-process training (:mod:`aecm.distributed`)."""
     from aecm.data.lazy import LazySource, RowReader
 
     if isinstance(X, RowReader):
-        return LazySource(X, device)
-    if sp.issparse(X):
-        return SparseSource(X, device)
-    return DenseSource(X, device)
+        source = LazySource(X, device)
+    elif sp.issparse(X):
+        source = SparseSource(X, device)
+    else:
+        source = DenseSource(X, device)
+    source.shard = shard
+    return source

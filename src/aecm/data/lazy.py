@@ -14,7 +14,8 @@ about :data:`SHUFFLE_BUFFER_BYTES` and deals out the rows of each group (plus th
 over from the previous group) in a random order. Every batch but the last of an epoch is full,
 and the order depends only on the generator. When the whole array fits in one buffer the
 permutation is the in-memory one, so a small memmap gives the same batches (and the same fit)
-as the array loaded in memory.
+as the array loaded in memory. Under multi-process training every process reads the same groups
+of blocks and keeps its part of each global batch (see :mod:`aecm.distributed`).
 
 **Memory.** Pages of a ``np.memmap`` that were read stay mapped, and count in the process's
 resident memory, until the kernel needs them back; the reader drops them
@@ -329,7 +330,7 @@ class LazySource(BatchSource):
             data = self._tensor(self.reader.read(0, n))
             perm = torch.randperm(n, generator=generator).to(self.device)
             for start in range(0, n, batch_size):
-                index = perm[start : start + batch_size]
+                index = self._local(perm[start : start + batch_size])
                 yield index, data.index_select(0, index)
             return
         order = torch.randperm(n_blocks, generator=generator).numpy()
@@ -351,10 +352,14 @@ class LazySource(BatchSource):
             perm = torch.randperm(filled, generator=generator).to(self.device)
             full = filled - filled % batch_size
             for start in range(0, full, batch_size):
-                pick = perm[start : start + batch_size]
+                pick = self._local(perm[start : start + batch_size])
                 yield index[pick], data.index_select(0, pick)
             rest = perm[full:].cpu().numpy()
             kept = len(rest)
             buffer[:kept], positions[:kept] = buffer[rest], positions[rest]
         if kept:
-            yield self._tensor(positions[:kept].copy()), self._tensor(buffer[:kept].copy())
+            start, stop = (0, kept) if self.shard is None else self.shard.bounds(kept)
+            yield (
+                self._tensor(positions[start:stop].copy()),
+                self._tensor(buffer[start:stop].copy()),
+            )

@@ -14,6 +14,7 @@ from sklearn.utils.validation import validate_data
 
 from aecm._params import NONE, PATH, Interval
 from aecm.data.lazy import ArrayReader, DatasetReader, RowReader
+from aecm.distributed import Shard
 from aecm.exceptions import CollapseWarning
 from aecm.persistence import _jsonable
 
@@ -169,10 +170,12 @@ def check_n_clusters(n_clusters: int, n_samples: int, name: str = "n_clusters") 
         raise ValueError(f"{name}={n_clusters} must be <= the number of samples ({n_samples}).")
 
 
-def restart_seeds(random_state, n_init: int) -> list[int]:
-    """One independent seed per restart, drawn from ``random_state``."""
+def restart_seeds(random_state, n_init: int, shard: Shard | None = None) -> list[int]:
+    """One independent seed per restart, drawn from ``random_state``; with a ``shard``
+    (multi-process training), those that process 0 drew, on every process."""
     rng = check_random_state(random_state)
-    return [int(s) for s in rng.randint(0, 2**31 - 1, size=n_init)]
+    seeds = [int(s) for s in rng.randint(0, 2**31 - 1, size=n_init)]
+    return seeds if shard is None else shard.agree(seeds)
 
 
 #: ``checkpoint_dir`` and ``checkpoint_every`` of the torch-trained estimators.

@@ -203,6 +203,13 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     small: ``labels_`` and, for DEC/IDEC, the target distribution (``n_samples × n_clusters``),
     which DEC recomputes over all rows every ``update_interval`` batches: a full pass over the
     data each time.
+
+    **Several processes** (all deep estimators; ``torchrun``, see :mod:`aecm.distributed`).
+    When a process group of more than one process is initialised, every training phase
+    (pretraining included) splits each global batch of ``batch_size`` rows over the processes
+    and sums their gradients; means, AE-CM's ``π̂``, DCN's centroid updates and DEC's target
+    use the global batch or all rows, so the fit equals the one-process fit with the same
+    ``batch_size`` and seed, to float rounding.
     """
 
     _parameter_constraints = {

@@ -28,6 +28,7 @@ from aecm._params import (
 )
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
+from aecm.distributed import current_shard
 from aecm.estimators._base import (
     CHECKPOINT_CONSTRAINTS,
     check_collapse,
@@ -236,6 +237,13 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     :meth:`partial_fit` after :meth:`fit` continues from the fitted model with a fresh Adam;
     :meth:`fit` starts afresh.
 
+    **Several processes** (``torchrun``; see :mod:`aecm.distributed`). When a process group of
+    more than one process is initialised, :meth:`fit` splits each global batch of
+    ``batch_size`` rows over the processes and sums their gradients; ``π̂`` of E4 and the row
+    count of ``normalize_loss`` are those of the global batch, so the fit equals the
+    one-process fit with the same ``batch_size`` and seed, to float rounding. :meth:`partial_fit`
+    is not split: each process would update its own model.
+
     **n_clusters="auto".** E4's gradient adds ``(1 − α) / (n_B π̂_k)`` to the cost of putting a
     point of a batch of ``n_B`` rows in cluster ``k``: with ``α < 1`` every point pays
     ``τ / π̂_k``, ``τ = (1 − α) / n_B``, for its cluster, so small clusters lose their points
@@ -440,8 +448,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         alpha, init, n_clusters = self._check_params(X)
         auto = is_auto(self.n_clusters)
         device = resolve_device(self.device)
+        shard = current_shard(device)
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
-        seeds = restart_seeds(self.random_state, self.n_init)
+        seeds = restart_seeds(self.random_state, self.n_init, shard)
         checkpoints, seeds = open_checkpoints(self, X, seeds)
         config = LoopConfig(
             n_epochs=self.n_epochs,
@@ -456,7 +465,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         )
         runs = []
         with torch_runtime(num_threads=_training_threads(device, self.batch_size, X.shape[1])):
-            source = make_source(X, device)
+            source = make_source(X, device, shard)
             for restart, seed in enumerate(seeds):
                 if checkpoints is not None:
                     checkpoints.start_restart(restart)
@@ -804,30 +813,34 @@ def _training_threads(device: torch.device, batch_size: int, n_features: int) ->
 
 def _labels_and_counts(layer: ClusteringLayer, source: BatchSource):
     """``argmax_k γ_ik`` of every row (int64) and ``Σ_i γ_ik`` (float64), in one pass that
-    holds one batch's ``γ`` at a time."""
-    labels = np.empty(source.n_samples, dtype=np.int64)
+    holds one batch's ``γ`` at a time (split by processes under multi-process training)."""
+    start, stop = source.own_rows()
+    labels = np.empty(stop - start, dtype=np.int64)
     counts = torch.zeros(layer.n_clusters, dtype=torch.float64)
     start = 0
     with torch.no_grad():
-        for batch in source.ordered_batches():
+        for batch in source.own_batches():
             gamma = layer(batch)
             labels[start : start + len(batch)] = gamma.argmax(dim=1).cpu().numpy()
             counts += gamma.sum(dim=0, dtype=torch.float64).cpu()
             start += len(batch)
-    return labels, counts.numpy()
+    labels = source.gather(torch.from_numpy(labels)).numpy()
+    return labels, source.total(counts).numpy()
 
 
 def _full_loss(layer: ClusteringLayer, source: BatchSource, alpha, normalize: bool):
-    """E1–E3 summed over all rows of ``source`` and E4 with the whole data's mixture weights."""
-    sums = torch.zeros(3, dtype=torch.float64)
-    counts = torch.zeros(layer.n_clusters, dtype=torch.float64)
+    """E1–E3 summed over all rows of ``source`` and E4 with the whole data's mixture weights
+    (each process sums its rows under multi-process training)."""
+    sums = torch.zeros(3 + layer.n_clusters, dtype=torch.float64)
     centroids = layer.centroids().detach()
     with torch.no_grad():
-        for batch in source.ordered_batches():
+        for batch in source.own_batches():
             gamma = layer(batch)
             terms = cm_loss(batch, gamma, centroids, 1.0)
-            sums += torch.stack([terms[name] for name in CM_TERMS[:3]]).double().cpu()
-            counts += gamma.sum(dim=0).double().cpu()
+            sums[:3] += torch.stack([terms[name] for name in CM_TERMS[:3]]).double().cpu()
+            sums[3:] += gamma.sum(dim=0).double().cpu()
+    sums = source.total(sums)
+    sums, counts = sums[:3], sums[3:]
     if normalize:
         sums /= source.n_samples * source.n_features
     log_pi = torch.log(counts / source.n_samples + PRIOR_EPS)

@@ -33,6 +33,7 @@ from aecm._params import (
 )
 from aecm._runtime import resolve_device, torch_runtime
 from aecm.data.batches import BatchSource, make_source
+from aecm.distributed import current_shard
 from aecm.estimators._base import (
     CHECKPOINT_CONSTRAINTS,
     check_collapse,
@@ -164,12 +165,13 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         self._check_method_params(X)
         pretrained = self._pretrained_autoencoder(X.shape[1])
         device = resolve_device(self.device)
-        seeds = restart_seeds(self.random_state, self.n_init)
+        shard = current_shard(device)
+        seeds = restart_seeds(self.random_state, self.n_init, shard)
         checkpoints, seeds = open_checkpoints(self, X, seeds)
         runs = []
         self._checkpoints = checkpoints  # read by _loop_config during this fit
         with torch_runtime():
-            source = make_source(X, device)
+            source = make_source(X, device, shard)
             for restart, seed in enumerate(seeds):
                 if checkpoints is not None:
                     checkpoints.start_restart(restart)
@@ -268,13 +270,16 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
 
     @torch.no_grad()
     def _evaluate(self, objective: Objective, source: BatchSource) -> float:
-        """The objective's total loss over all rows, in training-sized batches, in order."""
+        """The objective's total loss over all rows, in training-sized batches, in order
+        (under multi-process training, each process sums a run of the batches)."""
         objective.start_evaluation(source)
         total = 0.0
-        for start, batch in enumerate(source.ordered_batches(self.batch_size)):
-            index = torch.arange(batch.shape[0], device=batch.device) + start * self.batch_size
+        first = source.own_rows(self.batch_size)[0]
+        for b, batch in enumerate(source.own_batches(self.batch_size)):
+            start = first + b * self.batch_size
+            index = torch.arange(batch.shape[0], device=batch.device) + start
             total += float(sum(objective.loss(batch, index)[n] for n in objective.term_names))
-        return total
+        return float(source.total(torch.tensor(total, dtype=torch.float64)))
 
     # ------------------------------------------------------------------ inference
     def _source(self, X) -> tuple[Any, BatchSource]:
@@ -284,11 +289,12 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
 
     @torch.no_grad()
     def _predict_source(self, source: BatchSource) -> np.ndarray:
-        parts = [
-            self._assign(self._objective, self.autoencoder_.encode(b)).cpu()
-            for b in source.ordered_batches()
-        ]
-        return torch.cat(parts).numpy()
+        """The cluster of every row (each process assigns its rows under multi-process
+        training)."""
+        encode, objective = self.autoencoder_.encode, self._objective
+        parts = [self._assign(objective, encode(b)) for b in source.own_batches()]
+        own = torch.cat(parts) if parts else torch.empty(0, dtype=torch.long, device=source.device)
+        return source.gather(own).cpu().numpy()
 
     def predict(self, X):
         """The cluster of each row."""

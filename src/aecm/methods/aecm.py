@@ -61,6 +61,7 @@ class AECMObjective(AutogradObjective):
             beta=beta,
             lbd=self.lbd,
             form=self.form,
+            reduce=self.reduce,
         )
 
     def assign(self, batch: Tensor) -> Tensor:

@@ -22,5 +22,6 @@ class ReconstructionObjective(AutogradObjective):
         return list(self.autoencoder.parameters())
 
     def loss(self, batch: Tensor, index: Tensor) -> dict[str, Tensor]:
-        error = ((self.autoencoder(batch) - batch) ** 2).mean()
-        return {"reconstruction": error}
+        squares = ((self.autoencoder(batch) - batch) ** 2).sum()
+        n, (squares,) = self.reduce.totals(batch.shape[0], squares)  # over the global batch
+        return {"reconstruction": squares / (n * batch.shape[1])}

@@ -53,6 +53,7 @@ class CMObjective(Objective):
                 self.alpha,
                 self._grad_weights,
                 normalize=self.normalize,
+                reduce=self.reduce,
             )
             if grad_b is not None:
                 self._grad_b.copy_(grad_b)

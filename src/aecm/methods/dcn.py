@@ -18,7 +18,8 @@ class DCNObjective(AutogradObjective):
     The centroids are not trained by gradient: after each batch's network step, each centroid
     moves towards the batch's points assigned to it with step ``1/count`` per point (its
     running count, started at ``initial_count``), which for a batch is the running mean
-    ``μ ← (c μ + Σ z) / (c + m)``.
+    ``μ ← (c μ + Σ z) / (c + m)`` (the global batch's counts and sums under multi-process
+    training, so every process moves the centroids alike).
     """
 
     term_names = ("reconstruction", "clustering")
@@ -40,11 +41,14 @@ class DCNObjective(AutogradObjective):
 
     def loss(self, batch: Tensor, index: Tensor) -> dict[str, Tensor]:
         z = self.autoencoder.encode(batch)
-        reconstruction = ((self.autoencoder.decode(z) - batch) ** 2).sum(dim=1).mean()
         nearest = self.distances(z.detach()).argmin(dim=1)
-        clustering = 0.5 * self.lbd * ((z - self.centroids[nearest]) ** 2).sum(dim=1).mean()
+        n, (reconstruction, clustering) = self.reduce.totals(  # over the global batch
+            batch.shape[0],
+            ((self.autoencoder.decode(z) - batch) ** 2).sum(),
+            ((z - self.centroids[nearest]) ** 2).sum(),
+        )
         self._last = (z.detach(), nearest)
-        return {"reconstruction": reconstruction, "clustering": clustering}
+        return {"reconstruction": reconstruction / n, "clustering": 0.5 * self.lbd * clustering / n}
 
     def gradients(self, batch: Tensor, index: Tensor) -> Tensor:
         values = super().gradients(batch, index)
@@ -56,6 +60,7 @@ class DCNObjective(AutogradObjective):
         k = self.centroids.shape[0]
         added = torch.bincount(nearest, minlength=k).to(z.dtype)
         sums = torch.zeros_like(self.centroids).index_add_(0, nearest, z)
+        _, (added, sums) = self.reduce.totals(len(z), added, sums)  # the global batch's
         new_counts = self.counts + added
         self.centroids = (self.counts[:, None] * self.centroids + sums) / new_counts[:, None]
         self.counts = new_counts

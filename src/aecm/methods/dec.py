@@ -19,9 +19,10 @@ def student_t(z: Tensor, centroids: Tensor) -> Tensor:
     return q / q.sum(dim=1, keepdim=True)
 
 
-def target_distribution(q: Tensor) -> Tensor:
-    """DEC's target ``p_ij ∝ q_ij² / f_j`` with ``f_j = Σ_i q_ij`` (over all rows of ``q``)."""
-    weight = q**2 / q.sum(dim=0)
+def target_distribution(q: Tensor, frequencies: Tensor | None = None) -> Tensor:
+    """DEC's target ``p_ij ∝ q_ij² / f_j`` with ``f_j = Σ_i q_ij`` (over all rows of ``q``, or
+    ``frequencies`` when ``q`` holds only some of the rows)."""
+    weight = q**2 / (q.sum(dim=0) if frequencies is None else frequencies)
     return weight / weight.sum(dim=1, keepdim=True)
 
 
@@ -56,10 +57,18 @@ class DECObjective(AutogradObjective):
 
     @torch.no_grad()
     def refresh_target(self, source: BatchSource | None = None) -> None:
-        """Recompute the target ``P`` over every row of ``source`` (default: the training data)."""
-        batches = (source or self.source).ordered_batches()
-        q = torch.cat([self.soft_assign(self.autoencoder.encode(b)) for b in batches])
-        self.target = target_distribution(q)
+        """Recompute the target ``P`` over every row of ``source`` (default: the training data).
+
+        Under multi-process training each process computes ``q`` for its range of rows, the
+        frequencies ``f_j`` are summed over the processes, and the rows of ``P`` are gathered.
+        """
+        source = source or self.source
+        parts = [self.soft_assign(self.autoencoder.encode(b)) for b in source.own_batches()]
+        q = torch.cat(parts) if parts else self.centroids.new_empty(0, self.centroids.shape[0])
+        frequencies = None
+        if source.shard is not None:
+            frequencies = source.shard.total(q.sum(dim=0))
+        self.target = source.gather(target_distribution(q, frequencies))
 
     def start_evaluation(self, source: BatchSource) -> None:
         self.refresh_target(source)
@@ -79,10 +88,13 @@ class DECObjective(AutogradObjective):
         z = self.autoencoder.encode(batch)
         q = self.soft_assign(z)
         p = self.target[index]
-        kl = (p * (torch.log(p + 1e-12) - torch.log(q + 1e-12))).sum(dim=1).mean()
-        terms = {"kl": self.gamma * kl}
+        sums = [(p * (torch.log(p + 1e-12) - torch.log(q + 1e-12))).sum()]
         if self.keep_decoder:
-            terms["reconstruction"] = ((self.autoencoder.decode(z) - batch) ** 2).mean()
+            sums.append(((self.autoencoder.decode(z) - batch) ** 2).sum())
+        n, sums = self.reduce.totals(batch.shape[0], *sums)  # over the global batch
+        terms = {"kl": self.gamma * (sums[0] / n)}
+        if self.keep_decoder:
+            terms["reconstruction"] = sums[1] / (n * batch.shape[1])
         return terms
 
     def gradients(self, batch: Tensor, index: Tensor) -> Tensor:

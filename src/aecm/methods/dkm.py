@@ -49,11 +49,14 @@ class DKMObjective(AutogradObjective):
 
     def loss(self, batch: Tensor, index: Tensor) -> dict[str, Tensor]:
         z = self.autoencoder.encode(batch)
-        reconstruction = ((self.autoencoder.decode(z) - batch) ** 2).sum(dim=1).mean()
         sq_dist = squared_distances(z, self.centroids)
         weights = softmin_weights(sq_dist, self.alpha)
-        clustering = self.lbd * (weights * sq_dist).sum(dim=1).mean()
-        return {"reconstruction": reconstruction, "clustering": clustering}
+        n, (reconstruction, clustering) = self.reduce.totals(  # over the global batch
+            batch.shape[0],
+            ((self.autoencoder.decode(z) - batch) ** 2).sum(),
+            (weights * sq_dist).sum(),
+        )
+        return {"reconstruction": reconstruction / n, "clustering": self.lbd * clustering / n}
 
     def end_epoch(self, epoch: int) -> None:
         self.alpha *= self.alpha_growth
