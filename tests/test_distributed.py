@@ -105,9 +105,14 @@ def group(tmp_path_factory) -> dict[str, np.ndarray]:
 def alone() -> dict:
     """The same estimators fitted by this one process."""
     X = worker.blobs()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {name: estimator.fit(X) for name, estimator in worker.estimators().items()}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the processes of the group: sums in the same order
+    try:
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore")
+            return {name: estimator.fit(X) for name, estimator in worker.estimators().items()}
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _assert_close(actual: np.ndarray, expected: np.ndarray) -> None:
