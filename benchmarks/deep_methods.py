@@ -9,7 +9,15 @@ and seconds per fit (excluding the shared pretraining). Usage::
 
     python benchmarks/deep_methods.py --datasets usps pendigits --seeds 5 \
         --pretrain-epochs 50 --epochs 50
-    python benchmarks/deep_methods.py --datasets mnist --seeds 3 --pretrain-epochs 50 --epochs 50
+    python benchmarks/deep_methods.py --datasets mnist --seeds 3 --pretrain-epochs 200 \
+        --epochs 73 --out results/deep-mnist
+
+The MNIST line is the published DEC schedule (the widely used Keras re-implementation: 200
+pretraining epochs with Adam at batch 256, then SGD 0.01 with momentum 0.9 for 2·10⁴
+iterations, i.e. 73 epochs of 70 000 rows, target refreshed every 140 iterations) applied to
+every method. ``--out`` keeps each finished fit and each pretrained autoencoder, so a long run
+stopped on the way (crash, Ctrl-C, end of a session) goes on where it stopped when the same
+command is run again; the table then covers every seed finished so far.
 
 ``--aecm-paper`` adds a row for AE-CM with the authors' tuned values (``AECM.from_paper``),
 which pretrains its own autoencoder when the tuned embedding size is not 10.
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import platform
 import time
@@ -56,7 +65,7 @@ def methods(args, k):
         "DEC (SGD 0.01, momentum 0.9)": lambda s, ae: DEC(
             k, pretrained=ae, random_state=s, **common
         ),
-        "IDEC (SGD 0.01, gamma 0.1)": lambda s, ae: IDEC(
+        "IDEC (SGD 0.01, momentum 0.9, gamma 0.1)": lambda s, ae: IDEC(
             k, pretrained=ae, random_state=s, **common
         ),
         "DCN (Adam 1e-4, lambda 1)": lambda s, ae: DCN(k, pretrained=ae, random_state=s, **common),
@@ -105,19 +114,72 @@ def plain_torch_epoch(X: np.ndarray, batch_size: int, device: str) -> float:
     return time.perf_counter() - started
 
 
-def run_dataset(args) -> dict[str, dict[str, list[float]]]:
+class Store:
+    """The runs of one benchmark folder (``--out``): one JSON line per finished fit in
+    ``runs.jsonl`` and each seed's pretrained autoencoder in ``pretrained/``, so that a run
+    stopped by a crash, Ctrl-C or the end of a session goes on where it stopped. Without a
+    folder nothing is kept."""
+
+    def __init__(self, folder: str | None) -> None:
+        self.folder = Path(folder) if folder else None
+        self.records: list[dict] = []
+        if self.folder is None:
+            return
+        (self.folder / "pretrained").mkdir(parents=True, exist_ok=True)
+        runs = self.folder / "runs.jsonl"
+        if runs.exists():
+            for number, line in enumerate(runs.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    self.records.append(json.loads(line))
+                except json.JSONDecodeError:  # the last line of a run killed while writing
+                    print(f"  (skipping unreadable line {number} of {runs})")
+
+    def done(self, key: dict) -> dict | None:
+        """The record of the fit described by ``key``, if it finished."""
+        for record in self.records:
+            if all(record.get(name) == value for name, value in key.items()):
+                return record
+        return None
+
+    def add(self, record: dict) -> None:
+        self.records.append(record)
+        if self.folder is not None:
+            with open(self.folder / "runs.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, sort_keys=True) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def pretrained(self, name: str) -> Path | None:
+        return None if self.folder is None else self.folder / "pretrained" / name
+
+
+def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
     X, y = aecm.datasets.load(args.dataset, DATA)
     k = len(np.unique(y))
+    schedule = (
+        f"pretrain {args.pretrain_epochs} epochs (Adam 1e-3), {args.epochs} clustering epochs "
+        f"(AE-CM: {args.cm_epochs} CM + {args.epochs} joint), batch {args.batch_size}"
+    )
     print(
         f"\n## {args.dataset}: n={X.shape[0]} d={X.shape[1]} K={k}; AE d-500-500-2000-10, "
-        f"pretrain {args.pretrain_epochs} epochs (Adam 1e-3), {args.epochs} clustering epochs "
-        f"(AE-CM: {args.cm_epochs} CM + {args.epochs} joint), batch {args.batch_size}, "
-        f"{args.seeds} seeds",
+        f"{schedule}, {args.seeds} seeds",
         flush=True,
     )
-    rows: dict[str, dict[str, list[float]]] = {}
+    config = {
+        "dataset": args.dataset,
+        "pretrain_epochs": args.pretrain_epochs,
+        "epochs": args.epochs,
+        "cm_epochs": args.cm_epochs,
+        "batch_size": args.batch_size,
+    }
+    stamp = {
+        "aecm": aecm.__version__,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "device": args.device,
+    }
 
-    def record(name, model, fit_seconds, epoch_seconds):
+    def record(name, seed, model, fit_seconds, epoch_seconds):
         scores = evaluate(y, model.labels_)
         k_labels = KMeans(k, n_init=10, random_state=0).fit_predict(model.transform(X))
         k_scores = evaluate(y, k_labels)
@@ -125,52 +187,92 @@ def run_dataset(args) -> dict[str, dict[str, list[float]]]:
             **scores,
             "k_acc": k_scores["acc"],
             "k_nmi": k_scores["nmi"],
-            "epoch_s": epoch_seconds,
-            "fit_s": fit_seconds,
+            "epoch_s": float(epoch_seconds),
+            "fit_s": float(fit_seconds),
         }
-        row = rows.setdefault(name, {m: [] for m in METRICS})
-        for metric in METRICS:
-            row[metric].append(values[metric])
+        store.add({**config, "seed": seed, "method": name, **values, **stamp})
         print(
-            f"  seed {model.random_state} {name}: ACC {scores['acc']:.3f} NMI {scores['nmi']:.3f} "
+            f"  seed {seed} {name}: ACC {scores['acc']:.3f} NMI {scores['nmi']:.3f} "
             f"({fit_seconds:.0f} s)",
             flush=True,
         )
 
     factories = methods(args, k)
+    aekm_name = "AE+KM (pretraining + k-means)"
     for seed in range(args.seeds):
-        started = time.perf_counter()
-        ae = AEKMeans(
-            k,
-            pretrain_epochs=args.pretrain_epochs,
-            batch_size=args.batch_size,
-            random_state=seed,
-            device=args.device,
-        ).fit(X)
-        pretrain = np.median(ae.history_["pretrain"]["seconds"])
-        record("AE+KM (pretraining + k-means)", ae, time.perf_counter() - started, pretrain)
-        if seed == 0:
+        if all(store.done({**config, "seed": seed, "method": m}) for m in [aekm_name, *factories]):
+            continue
+        folder = store.pretrained(
+            f"{args.dataset}-p{args.pretrain_epochs}-b{args.batch_size}-seed{seed}"
+        )
+        if folder is not None and folder.exists():
+            ae = aecm.load(folder, device=args.device)
+            print(f"  seed {seed}: pretrained autoencoder loaded from {folder}", flush=True)
+        else:
+            started = time.perf_counter()
+            ae = AEKMeans(
+                k,
+                pretrain_epochs=args.pretrain_epochs,
+                batch_size=args.batch_size,
+                random_state=seed,
+                device=args.device,
+            ).fit(X)
+            fit_seconds = time.perf_counter() - started
+            if folder is not None:
+                ae.save(folder)
+            record(aekm_name, seed, ae, fit_seconds, np.median(ae.history_["pretrain"]["seconds"]))
+        if not store.done({**config, "method": "bare PyTorch pretraining epoch"}):
             peer = plain_torch_epoch(X, args.batch_size, args.device)
-            print(f"  pretraining epoch: aecm {pretrain:.2f} s, bare PyTorch loop {peer:.2f} s")
+            store.add(
+                {
+                    **config,
+                    "seed": seed,
+                    "method": "bare PyTorch pretraining epoch",
+                    "epoch_s": peer,
+                    **stamp,
+                }
+            )
         for name, make in factories.items():
+            if store.done({**config, "seed": seed, "method": name}):
+                continue
             started = time.perf_counter()
             model = make(seed, ae).fit(X)
             phase = "joint" if "joint" in model.history_ else "clustering"
             record(
                 name,
+                seed,
                 model,
                 time.perf_counter() - started,
                 np.median(model.history_[phase]["seconds"]),
             )
+    rows: dict[str, dict[str, list[float]]] = {}
+    for name in [aekm_name, *factories]:
+        found = [store.done({**config, "seed": seed, "method": name}) for seed in range(args.seeds)]
+        found = [r for r in found if r is not None]
+        if found:
+            rows[name] = {metric: [r[metric] for r in found] for metric in METRICS}
+    pretraining = np.median(rows[aekm_name]["epoch_s"])
+    peers = [
+        r["epoch_s"]
+        for r in store.records
+        if r["method"] == "bare PyTorch pretraining epoch"
+        and all(r.get(key) == value for key, value in config.items())
+    ]
+    print(
+        f"  pretraining epoch (median): aecm {pretraining:.2f} s, bare PyTorch loop "
+        f"{np.median(peers):.2f} s (same network, Adam, batch {args.batch_size})",
+        flush=True,
+    )
     return rows
 
 
 def print_table(rows) -> None:
     print()
-    print("| method | ACC % | NMI % | ARI % | k-ACC % | k-NMI % | s / epoch | s / fit |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| method | seeds | ACC % | NMI % | ARI % | k-ACC % | k-NMI % | s / epoch | s / fit |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in rows.items():
-        cells = [pm(r[m], 100) for m in ("acc", "nmi", "ari", "k_acc", "k_nmi")]
+        cells = [str(len(r["acc"]))]
+        cells += [pm(r[m], 100) for m in ("acc", "nmi", "ari", "k_acc", "k_nmi")]
         cells += [pm(r["epoch_s"], digits=3), pm(r["fit_s"], digits=1)]
         print(f"| {name} | " + " | ".join(cells) + " |")
     print(
@@ -179,6 +281,11 @@ def print_table(rows) -> None:
         "for AE-CM from_paper when it pretrains its own autoencoder.",
         flush=True,
     )
+    joint = [r["epoch_s"] for name, r in rows.items() if name.startswith("AE-CM (defaults")]
+    idec = [r["epoch_s"] for name, r in rows.items() if name.startswith("IDEC")]
+    if joint and idec:
+        ratio = np.median(joint[0]) / np.median(idec[0])
+        print(f"AE-CM joint epoch / IDEC epoch (same batch size, medians): {ratio:.2f}", flush=True)
 
 
 def main() -> None:
@@ -191,6 +298,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--aecm-paper", action="store_true", help="add AE-CM from_paper")
+    parser.add_argument(
+        "--out",
+        help="keep each finished fit (runs.jsonl) and pretrained autoencoder in this folder; "
+        "running the same command again goes on where it stopped",
+    )
     args = parser.parse_args()
     if args.cm_epochs is None:
         args.cm_epochs = args.epochs
@@ -200,10 +312,11 @@ def main() -> None:
         f"device {args.device}",
         flush=True,
     )
+    store = Store(args.out)
     for dataset in args.datasets:
         args.dataset = dataset
         started = time.perf_counter()
-        rows = run_dataset(args)
+        rows = run_dataset(args, store)
         print_table(rows)
         print(f"{dataset}: {time.perf_counter() - started:.0f} s in all", flush=True)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aecm.data import make_source
-from aecm.training import FlatAdam, LoopConfig, Objective, train
+from aecm.training import FlatAdam, LoopConfig, Objective, make_optimizer, train
 
 
 def test_flat_adam_matches_torch_adam():
@@ -196,3 +196,43 @@ def test_label_tolerance_records_cluster_sizes_when_n_clusters_given():
     result = train(objective, optimizer, _source(), config, torch.Generator().manual_seed(0))
     assert result.history["empty_clusters"] == [2, 2, 2]
     assert result.history["largest_cluster_fraction"] == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        (torch.optim.Adam, {"lr": 1e-2}),
+        (torch.optim.AdamW, {"lr": 1e-2, "eps": 1e-3}),
+        (torch.optim.SGD, {"lr": 1e-2, "momentum": 0.9}),
+    ],
+)
+def test_make_optimizer_is_fused_where_supported_and_steps_like_the_default(kind, options):
+    torch.manual_seed(0)
+    start = [torch.randn(30, 20), torch.randn(20)]
+    grads = [[torch.randn_like(p) for p in start] for _ in range(5)]
+    results = []
+    for make in (make_optimizer, kind):
+        params = [p.clone().requires_grad_() for p in start]
+        optimizer = (
+            make(kind, params, **options) if make is make_optimizer else make(params, **options)
+        )
+        if make is make_optimizer and tuple(map(int, torch.__version__.split(".")[:2])) >= (2, 4):
+            assert optimizer.defaults["fused"] is True  # CPU kernels exist from torch 2.4
+        for step in grads:
+            for p, g in zip(params, step, strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+        results.append([p.detach() for p in params])
+    for fused, default in zip(*results, strict=True):
+        torch.testing.assert_close(fused, default, rtol=1e-5, atol=1e-6)
+
+
+def test_make_optimizer_falls_back_when_fusing_is_refused():
+    class NoFused(torch.optim.SGD):
+        def __init__(self, params, fused=None, **options):
+            if fused:
+                raise RuntimeError("fused=True is not supported here")
+            super().__init__(params, **options)
+
+    optimizer = make_optimizer(NoFused, [torch.zeros(3, requires_grad=True)], lr=0.1)
+    assert isinstance(optimizer, NoFused)

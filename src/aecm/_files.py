@@ -61,6 +61,30 @@ def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 100) -> Path:
     return atomic_write(path, buffer.getvalue())
 
 
+def read_json_record(
+    path: str | os.PathLike, *, kind: str, fmt: str, version: int, advice: str = ""
+) -> dict:
+    """Read the JSON object in ``path`` and check its ``format`` and ``format_version``.
+
+    Refuses, with a message naming the file and the problem (followed by ``advice``, e.g. what
+    the user can do): unreadable JSON, not an object, another ``format``, another version.
+    """
+    path = Path(path)
+    advice = f" {advice}" if advice else ""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not readable JSON ({exc}).{advice}") from exc
+    if not isinstance(record, dict) or record.get("format") != fmt:
+        raise ValueError(f"{path} does not describe {kind}.{advice}")
+    if record.get("format_version") != version:
+        raise ValueError(
+            f"{path} has format version {record.get('format_version')!r}; this aecm reads "
+            f"version {version} only.{advice}"
+        )
+    return record
+
+
 def read_manifest(
     folder: str | os.PathLike, manifest: str, tensors: str, *, kind: str, fmt: str, version: int
 ) -> dict:
@@ -74,17 +98,7 @@ def read_manifest(
     manifest_path, tensors_path = folder / manifest, folder / tensors
     if not manifest_path.is_file() or not tensors_path.is_file():
         raise ValueError(f"{folder} is not {kind}: it needs {manifest} and {tensors}.")
-    try:
-        config = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{manifest_path} is not readable JSON: {exc}") from exc
-    if not isinstance(config, dict) or config.get("format") != fmt:
-        raise ValueError(f"{manifest_path} does not describe {kind}.")
-    if config.get("format_version") != version:
-        raise ValueError(
-            f"{folder} has format version {config.get('format_version')!r}; this aecm reads "
-            f"version {version} only."
-        )
+    config = read_json_record(manifest_path, kind=kind, fmt=fmt, version=version)
     if sha256_file(tensors_path) != config.get("tensors_sha256"):
         raise ValueError(f"{tensors_path} is corrupted or was changed: its sha256 does not match.")
     return config

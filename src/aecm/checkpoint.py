@@ -51,7 +51,7 @@ from safetensors.torch import save as save_tensors
 from torch import Tensor
 
 from aecm import distributed
-from aecm._files import atomic_write
+from aecm._files import atomic_write, read_json_record
 from aecm.data.lazy import RowReader
 from aecm.exceptions import CheckpointWarning
 from aecm.training import FlatAdam, LoopState, Objective
@@ -204,19 +204,13 @@ class Checkpointer:
 
 
 def _read_run(path: Path) -> dict:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path} is not readable JSON ({exc}); delete the checkpoint folder to start again."
-        ) from exc
-    if not isinstance(record, dict) or record.get("format") != _RUN_FORMAT:
-        raise ValueError(f"{path} does not describe an aecm checkpoint run.")
-    if record.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has checkpoint format version {record.get('format_version')!r}; this aecm "
-            f"resumes version {FORMAT_VERSION} only. Delete the folder to start again."
-        )
+    record = read_json_record(
+        path,
+        kind="an aecm checkpoint run",
+        fmt=_RUN_FORMAT,
+        version=FORMAT_VERSION,
+        advice="Delete the checkpoint folder to start again.",
+    )
     if not isinstance(record.get("fingerprint"), dict) or not isinstance(record.get("seeds"), list):
         raise ValueError(f"{path} lacks the run's fingerprint or seeds; delete the folder.")
     return record

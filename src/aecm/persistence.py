@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,16 @@ _FORMAT = "aecm-model"
 _CONFIG, _TENSORS = "model.json", "tensors.safetensors"
 
 
-def _jsonable(value: Any) -> Any:
-    """Parameters and fitted values as JSON (tuples and arrays become lists)."""
+def _jsonable(value: Any, unknown: Callable[[Any], Any] = lambda value: None) -> Any:
+    """Parameters and fitted values as JSON (tuples and arrays become lists).
+
+    ``unknown`` maps what JSON cannot represent (a RandomState, a pretrained network); the
+    default drops it (``None``: not saved), a run record may keep its ``str``.
+    """
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, unknown) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, unknown) for v in value]
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -44,7 +49,7 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    return None  # not representable (a RandomState, a pretrained network): not saved
+    return unknown(value)
 
 
 def restore_attributes(estimator: Any, meta: dict, names: tuple[str, ...]) -> None:

@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from aecm.bench.profiles import Profile
+from aecm.persistence import _jsonable
 
 __all__ = ["METHODS", "Cell", "Method", "params_json", "resolve_methods"]
 
@@ -210,21 +209,7 @@ def resolve_methods(names: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
 def params_json(estimator: Any, extra: dict | None = None, drop: Sequence[str] = ()) -> str:
     """The estimator's parameters (``get_params``) and ``extra`` as one line of sorted JSON."""
     params = {k: v for k, v in estimator.get_params(deep=False).items() if k not in drop}
-    return json.dumps(_jsonable({**params, **(extra or {})}), sort_keys=True)
+    return json.dumps(_jsonable({**params, **(extra or {})}, unknown=str), sort_keys=True)

@@ -22,7 +22,7 @@ from aecm.methods.pruning import (
     prune_clusters,
 )
 from aecm.nn.cm import ClusteringLayer, partition_posteriors
-from aecm.training import FlatAdam, TrainingResult, train
+from aecm.training import FlatAdam, TrainingResult, make_optimizer, train
 
 #: Rows of the embedding that k-means sees when it places the ``max_clusters`` starting
 #: clusters of ``n_clusters="auto"`` (ClusteringModule's ``init_sample_size``).
@@ -347,12 +347,16 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         options = {"beta": self.beta, "lbd": self.lbd, "form": self.loss}
         if self.schedule == "pre" and self.cm_epochs > 0:
             objective = AECMObjective(autoencoder, layer, alpha, joint=False, **options)
-            optimizer = torch.optim.Adam(objective.parameters(), lr=self.learning_rate, eps=1e-3)
+            optimizer = make_optimizer(
+                torch.optim.Adam, objective.parameters(), lr=self.learning_rate, eps=1e-3
+            )
             config = self._loop_config(self.cm_epochs, "CM on the embedding", averaging=False)
             phases["cm"] = train(objective, optimizer, source, config, generator)
         objective = AECMObjective(autoencoder, layer, alpha, joint=True, **options)
         if self.n_epochs > 0:
-            optimizer = torch.optim.AdamW(objective.parameters(), lr=self.learning_rate, eps=1e-3)
+            optimizer = make_optimizer(
+                torch.optim.AdamW, objective.parameters(), lr=self.learning_rate, eps=1e-3
+            )
             phases["joint"] = self._train_clustering(
                 objective,
                 optimizer,

@@ -11,6 +11,7 @@ from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
 from aecm.losses import squared_distances
 from aecm.methods.dcn import DCNObjective
 from aecm.methods.dkm import DKMObjective
+from aecm.training import make_optimizer
 
 __all__ = ["DCN", "DKM"]
 
@@ -63,7 +64,7 @@ class DCN(DeepClusterer):
         )
         if self.n_epochs == 0:
             return objective, {}
-        optimizer = torch.optim.Adam(objective.parameters(), lr=self.learning_rate)
+        optimizer = make_optimizer(torch.optim.Adam, objective.parameters(), lr=self.learning_rate)
         return objective, {
             "clustering": self._train_clustering(objective, optimizer, source, generator)
         }
@@ -146,7 +147,7 @@ class DKM(SoftAssignmentMixin, DeepClusterer):
         )
         if self.n_epochs == 0:
             return objective, {}
-        optimizer = torch.optim.Adam(objective.parameters(), lr=self.learning_rate)
+        optimizer = make_optimizer(torch.optim.Adam, objective.parameters(), lr=self.learning_rate)
         return objective, {
             "clustering": self._train_clustering(objective, optimizer, source, generator)
         }

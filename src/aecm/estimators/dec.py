@@ -9,6 +9,7 @@ import torch
 from aecm._params import Interval
 from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
 from aecm.methods.dec import DECObjective
+from aecm.training import make_optimizer
 
 __all__ = ["DEC", "IDEC"]
 
@@ -19,17 +20,20 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
     After pretraining, k-means (20 restarts) on the embedding gives the centroids; then the
     encoder and centroids minimise the KL divergence between the Student-t soft assignments
     ``Q`` and the sharpened target ``P`` (computed over the whole data set every
-    ``update_interval`` batches) with SGD (momentum 0.9), as published. The decoder is dropped.
+    ``update_interval`` batches) with SGD (learning rate 0.01, momentum 0.9), as published.
+    The decoder is dropped.
 
     Parameters are those shared by the deep estimators (see :class:`aecm.AECM`) plus
     ``update_interval`` (batches between target refreshes, default 140 as in the authors'
-    code). ``tol`` (fraction of points changing cluster per epoch; 0.001 published) stops early.
+    code) and ``momentum`` (SGD's). ``tol`` (fraction of points changing cluster per epoch;
+    0.001 published) stops early.
     """
 
     _parameter_constraints = {
         **DeepClusterer._common_constraints,
         "update_interval": [Interval(Integral, 1, None, closed="left")],
         "gamma": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
     }
     _keep_decoder = False
 
@@ -46,6 +50,7 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
         pretrain_learning_rate=1e-3,
         update_interval=140,
         gamma=1.0,
+        momentum=0.9,
         pretrained=None,
         init_sample_size=100_000,
         n_init=1,
@@ -71,7 +76,9 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
         if self.n_epochs == 0:
             objective.forget_data()
             return objective, {}
-        optimizer = torch.optim.SGD(objective.parameters(), lr=self.learning_rate, momentum=0.9)
+        optimizer = make_optimizer(
+            torch.optim.SGD, objective.parameters(), lr=self.learning_rate, momentum=self.momentum
+        )
         # DEC's tolerance is on the fraction of points that change cluster
         result = self._train_clustering(
             objective, optimizer, source, generator, tol=0.0, label_tol=self.tol
@@ -103,7 +110,14 @@ class IDEC(DEC):
     """IDEC (Guo et al., 2017): DEC with the decoder kept, loss ``γ KL(P ‖ Q) + MSE``.
 
     Same parameters as :class:`DEC`; ``gamma`` (default 0.1, as published) weights the
-    clustering term.
+    clustering term. The optimiser is DEC's (SGD, learning rate 0.01, momentum 0.9) by default.
+    IDEC's paper used learning rate 0.1 and momentum 0.99 (``learning_rate=0.1,
+    momentum=0.99``): on 3000 USPS rows (three seeds, a small network, 20 epochs) that gave ACC
+    0.679 against 0.652 with the defaults and 0.654 for k-means on the same pretrained
+    embedding, because the clustering term, weighted 0.1, barely moves the partition with the
+    smaller steps. It is not the default because SGD on the reconstruction error diverges with
+    such steps on data far from unit scale (``make_blobs`` data: a non-finite loss even at
+    learning rate 0.05 with momentum 0.9), where the defaults train.
     """
 
     _keep_decoder = True
@@ -121,6 +135,7 @@ class IDEC(DEC):
         pretrain_learning_rate=1e-3,
         update_interval=140,
         gamma=0.1,
+        momentum=0.9,
         pretrained=None,
         init_sample_size=100_000,
         n_init=1,

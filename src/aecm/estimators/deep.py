@@ -51,7 +51,7 @@ from aecm.methods.autoencoder import ReconstructionObjective
 from aecm.methods.pruning import best_restart
 from aecm.nn.autoencoder import Autoencoder
 from aecm.persistence import PersistenceMixin, restore_attributes
-from aecm.training import LoopConfig, Objective, TrainingResult, train
+from aecm.training import LoopConfig, Objective, TrainingResult, make_optimizer, train
 
 __all__ = ["DeepClusterer"]
 
@@ -233,7 +233,9 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         if not self._needs_pretraining() or self.pretrain_epochs == 0:
             return autoencoder, None
         objective = ReconstructionObjective(autoencoder)
-        optimizer = torch.optim.Adam(objective.parameters(), lr=self.pretrain_learning_rate)
+        optimizer = make_optimizer(
+            torch.optim.Adam, objective.parameters(), lr=self.pretrain_learning_rate
+        )
         config = self._loop_config(self.pretrain_epochs, "pretraining", averaging=False)
         return autoencoder, train(objective, optimizer, source, config, generator)
 
