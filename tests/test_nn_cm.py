@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs
 from sklearn.mixture import GaussianMixture
 
 from aecm.nn import ClusteringLayer
-from aecm.nn.cm import partition_posteriors
+from aecm.nn.cm import mixture_em, partition_posteriors
 
 
 def _blobs(seed=0, n=600, k=4, d=6, std=1.0, box=10.0):
@@ -66,3 +66,34 @@ def test_encoder_fitted_to_hard_labels_of_separated_blobs_saturates():
     gamma = layer(x).detach()
     assert torch.equal(gamma.argmax(1), labels)
     assert gamma.max(1).values.min() > 0.999
+
+
+def test_mixture_em_moves_lagging_centroids_to_the_cluster_means():
+    x, y = _blobs(std=1.0, box=10.0)
+    truth = torch.stack([x[torch.as_tensor(y) == k].mean(0) for k in range(4)])
+    start = truth + torch.randn(4, 6, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+    means, gamma = mixture_em(x, start, 20)
+    torch.testing.assert_close(means, truth, atol=0.05, rtol=0)
+    torch.testing.assert_close(gamma.sum(1), torch.ones(len(x), dtype=x.dtype))
+    # a fixed point: one more M-step gives the same means
+    torch.testing.assert_close((gamma.T @ x) / gamma.sum(0)[:, None], means, atol=1e-8, rtol=0)
+
+
+def test_mixture_em_without_iterations_is_the_partition_mixture():
+    x, _ = _blobs(std=2.5)
+    centroids = torch.as_tensor(KMeans(4, n_init=3, random_state=0).fit(x).cluster_centers_)
+    means, gamma = mixture_em(x, centroids, 0)
+    torch.testing.assert_close(means, centroids)
+    labels = torch.cdist(x, centroids).argmin(1)
+    torch.testing.assert_close(gamma, partition_posteriors(x, centroids, labels))
+
+
+def test_mixture_em_keeps_the_mean_of_a_component_left_without_points():
+    x, _ = _blobs(std=1.0, box=10.0)
+    far = torch.full((1, 6), 1e4, dtype=x.dtype)
+    start = torch.cat(
+        [torch.as_tensor(KMeans(4, n_init=3, random_state=0).fit(x).cluster_centers_), far]
+    )
+    means, gamma = mixture_em(x, start, 5)
+    torch.testing.assert_close(means[4:], far)
+    assert float(gamma[:, 4].max()) < 1e-12

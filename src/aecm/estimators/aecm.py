@@ -21,7 +21,7 @@ from aecm.methods.pruning import (
     posterior_layer,
     prune_clusters,
 )
-from aecm.nn.cm import ClusteringLayer, partition_posteriors
+from aecm.nn.cm import ClusteringLayer, mixture_em, partition_posteriors
 from aecm.training import FlatAdam, TrainingResult, make_optimizer, train
 
 #: Rows of the embedding that k-means sees when it places the ``max_clusters`` starting
@@ -154,6 +154,16 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         :mod:`aecm.checkpoint`.
     checkpoint_every : int, default=1
         Epochs between checkpoints; each phase also writes one at its end.
+    refine_iter : int, default=0
+        EM iterations of the isotropic Gaussian mixture on the final embedding, started from
+        the CM's centroids, after the joint phase; the CM is then set to the result (centroids
+        = the mixture's means, encoder fitted to its posteriors, as after k-means in the "pre"
+        schedule). 0 keeps the CM as the joint phase left it (the paper). In short schedules
+        the CM's centroids trail the embedding: on Pendigits after 5 pretraining, 5 CM and 5
+        joint epochs they sat about 3 standard deviations from the means of their clusters,
+        and 10 iterations raised the NMI of the CM's labels from 0.64 to 0.70 (three seeds;
+        k-means on the pretrained embedding: 0.70). Costs ``refine_iter`` passes over the
+        embedding of ``init_sample_size`` rows.
     max_clusters : int or None, default=None
         With ``n_clusters="auto"``: the number of clusters the pruning starts from, in
         ``[2, min(n_samples, embedding_dim)]``. None: ``min(50, n_samples // 10,
@@ -225,6 +235,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         "schedule": [Options(("pre", "rand"))],
         "loss": [Options(("paper", "normalized"))],
         "averaging": [BOOLEAN],
+        "refine_iter": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(
@@ -258,6 +269,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         max_clusters=None,
         min_cluster_weight=0.01,
         prune_strength=4.0,
+        refine_iter=0,
     ):
         self._store_init_params(locals())
 
@@ -365,10 +377,21 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
                 averaging=self.averaging,
                 n_clusters=layer.n_clusters,
             )
+        if self.refine_iter > 0:
+            self._refine(objective.layer, self._init_embedding(autoencoder, source, seed))
         if "prune" in phases:
             history = phases["prune"].history
             objective = self._drop_small_clusters(objective, source, history, kept)
         return objective, phases
+
+    @torch.no_grad()
+    def _refine(self, layer: ClusteringLayer, z: torch.Tensor) -> None:
+        """``refine_iter`` EM iterations of the isotropic mixture on the final embedding ``z``
+        from the CM's centroids; the CM then takes the means (``V``, pseudo-inverse encoder)
+        and its encoder is fitted to the posteriors, as after k-means in the "pre" schedule."""
+        means, posteriors = mixture_em(z.double(), layer.centroids().double(), self.refine_iter)
+        layer.init_from_centroids(means)
+        layer.fit_encoder(z, posteriors.to(z.dtype))
 
     @torch.no_grad()
     def _drop_small_clusters(self, objective, source, history, kept):

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["ClusteringLayer", "partition_posteriors"]
+__all__ = ["ClusteringLayer", "mixture_em", "partition_posteriors"]
 
 
 class ClusteringLayer(nn.Module):
@@ -175,3 +175,27 @@ def partition_posteriors(x: Tensor, centroids: Tensor, labels: Tensor) -> Tensor
     variance = distances.gather(1, labels[:, None]).mean().clamp_min(1e-12) / p
     weights = torch.bincount(labels, minlength=centroids.shape[0]).to(x.dtype) / n
     return torch.softmax(weights.clamp_min(1e-12).log() - distances / (2 * variance), dim=1)
+
+
+@torch.no_grad()
+def mixture_em(x: Tensor, centroids: Tensor, n_iter: int) -> tuple[Tensor, Tensor]:
+    """``n_iter`` EM iterations of the isotropic Gaussian mixture on ``x``, from ``centroids``.
+
+    The start is the mixture that the partition of ``x`` by nearest centroid defines
+    (:func:`partition_posteriors`); each iteration sets the weights, means and shared variance
+    from the posteriors (M-step), then the posteriors from them (E-step). A component that
+    loses all its mass keeps its mean. Returns the means (K × p) and the posteriors (n × K),
+    in the dtype of ``x``.
+    """
+    n, p = x.shape
+    means = centroids.to(x.dtype).clone()
+    gamma = partition_posteriors(x, means, torch.cdist(x, means).argmin(dim=1))
+    for _ in range(n_iter):
+        mass = gamma.sum(dim=0)
+        alive = mass > 1e-12 * n
+        means[alive] = (gamma.T @ x)[alive] / mass[alive, None]
+        distances = torch.cdist(x, means).square()
+        variance = ((gamma * distances).sum() / (n * p)).clamp_min(1e-12)
+        log_weights = (mass / n).clamp_min(1e-12).log()
+        gamma = torch.softmax(log_weights - distances / (2 * variance), dim=1)
+    return means, gamma
