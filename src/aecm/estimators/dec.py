@@ -115,11 +115,10 @@ class IDEC(DEC):
     momentum=0.99``): on 3000 USPS rows (three seeds, a small network, 20 epochs;
     ``tests/test_deep_quality.py``) that gave ACC 0.680 against 0.651 for k-means on the same
     pretrained embedding, while with the defaults IDEC stayed within 0.003 of k-means' ACC (the
-    same setting on 1 thread):
-    the clustering term, weighted 0.1, barely moves the partition with the smaller steps. It
-    is not the default because SGD on the reconstruction error diverges with such steps on
-    data far from unit scale (``make_blobs`` data: a non-finite loss even at learning rate
-    0.05 with momentum 0.9), where the defaults train.
+    same setting on 1 thread): the clustering term, weighted 0.1, barely moves the partition
+    with the smaller steps. It is not the default because SGD on the reconstruction error
+    diverges with such steps on data far from unit scale (``make_blobs`` data: a non-finite
+    loss even at learning rate 0.05 with momentum 0.9), where the defaults train.
     """
 
     _keep_decoder = True
