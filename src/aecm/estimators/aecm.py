@@ -161,8 +161,10 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         schedule). 0 keeps the CM as the joint phase left it (the paper). In short schedules
         the CM's centroids trail the embedding: on Pendigits after 5 pretraining, 5 CM and 5
         joint epochs they sat about 3 standard deviations from the means of their clusters,
-        and 10 iterations raised the NMI of the CM's labels from 0.64 to 0.70 (three seeds;
-        k-means on the pretrained embedding: 0.70). Costs ``refine_iter`` passes over the
+        and ``refine_iter=20`` raised the NMI of the CM's labels from 64.3 to 70.4 (ACC 68.1
+        to 71.6; AE+KM on the same autoencoders: NMI 70.5, ACC 74.7; three seeds,
+        ``benchmarks/deep_methods.py --datasets pendigits --seeds 3 --pretrain-epochs 5
+        --epochs 5 --methods aecm,aecm-refine``). Costs ``refine_iter`` passes over the
         embedding of ``init_sample_size`` rows.
     max_clusters : int or None, default=None
         With ``n_clusters="auto"``: the number of clusters the pruning starts from, in
