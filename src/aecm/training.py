@@ -82,10 +82,9 @@ def make_optimizer(
     """``kind(params, **options)``, fused (one kernel per step) where this torch supports it.
 
     The fused step of ``torch.optim.Adam``/``AdamW``/``SGD`` does the same arithmetic as the
-    default per-tensor loops in one pass over the parameters: an epoch of the paper's
-    autoencoder on USPS in a bare PyTorch loop (one CPU thread, batch 256) took 3.0–3.3 s with
-    the fused Adam against 3.5–3.8 s with the default one. Older torch releases or devices
-    without a fused kernel get the default step.
+    default per-tensor loops in one kernel over all parameters (``benchmarks/deep_methods.py``
+    times a bare loop with each step; on the paper's autoencoder on one CPU thread the two
+    were level). Older torch releases or devices without a fused kernel get the default step.
     """
     params = list(params)
     try:
