@@ -161,8 +161,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         schedule). 0 keeps the CM as the joint phase left it (the paper). In short schedules
         the CM's centroids trail the embedding (the joint phase moves the points faster than
         Adam's small steps move the centroids): on Pendigits after 5 pretraining, 5 CM and 5
-        joint epochs, ``refine_iter=20`` raised the NMI of the CM's labels from 64.3 to 70.4 (ACC 68.1
-        to 71.6; AE+KM on the same autoencoders: NMI 70.5, ACC 74.7; three seeds,
+        joint epochs, ``refine_iter=20`` raised the NMI of the CM's labels from 64.3 to 70.4
+        (ACC 68.1 to 71.6; AE+KM on the same autoencoders: NMI 70.5, ACC 74.7; three seeds,
         ``benchmarks/deep_methods.py --datasets pendigits --seeds 3 --pretrain-epochs 5
         --epochs 5 --methods aecm,aecm-refine``). Costs ``refine_iter`` passes over the
         embedding of ``init_sample_size`` rows.
