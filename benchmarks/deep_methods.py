@@ -20,9 +20,11 @@ iterations, i.e. 73 epochs of 70 000 rows, target refreshed every 140 iterations
 for DEC and 0.88 for AE+k-means, mean of 10 runs), with IDEC's published optimiser; add
 ``aecm,dcn,dkm`` to ``--methods`` for the other methods on the same autoencoders.
 
-``--out`` keeps each finished fit and each pretrained autoencoder, so a long run stopped on the
-way (crash, Ctrl-C, end of a session) goes on where it stopped when the same
-command is run again; the table then covers every seed finished so far.
+``--out`` keeps each finished fit and each pretrained autoencoder, and checkpoints the fit in
+progress every ``--checkpoint-every`` epochs (in ``checkpoints/``, removed once the fit is
+recorded), so a long run stopped on the way (crash, Ctrl-C, end of a session) goes on where it
+stopped, within an epoch or so, when the same command is run again; the table then covers
+every seed finished so far.
 
 ``--aecm-paper`` adds a row for AE-CM with the authors' tuned values (``AECM.from_paper``),
 which pretrains its own autoencoder when the tuned embedding size is not 10.
@@ -35,10 +37,12 @@ only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
 import platform
+import shutil
 import time
 from pathlib import Path
 
@@ -49,6 +53,7 @@ from sklearn.cluster import KMeans
 
 import aecm
 from aecm import AECM, DCN, DEC, DKM, IDEC, AEKMeans
+from aecm.checkpoint import Checkpointer, data_fingerprint
 from aecm.data import make_source
 from aecm.methods.autoencoder import ReconstructionObjective
 from aecm.metrics import evaluate
@@ -158,11 +163,12 @@ def plain_torch_epochs(X: np.ndarray, batch_size: int, device: str, rounds: int 
     return {name: float(np.median(values)) for name, values in seconds.items()}
 
 
-def dec_keras_autoencoder(X: np.ndarray, args, seed: int):
+def dec_keras_autoencoder(X: np.ndarray, args, seed: int, checkpoint_dir: Path | None):
     """The autoencoder of the widely used Keras re-implementation of DEC on MNIST: weights
     uniform in ±1/√fan_in, zero biases, ``args.pretrain_epochs`` epochs of SGD (learning rate
     1, momentum 0.9) on the mean squared error, batch ``args.batch_size``; trained by aecm's
-    training loop. Returns the autoencoder and its pretraining history."""
+    training loop, resumed from ``checkpoint_dir`` when it holds checkpoints of the same
+    pretraining. Returns the autoencoder and its pretraining history."""
     generator = torch.Generator().manual_seed(seed)
     autoencoder = Autoencoder(X.shape[1], 10).to(args.device)
     with torch.no_grad():
@@ -173,7 +179,19 @@ def dec_keras_autoencoder(X: np.ndarray, args, seed: int):
                 layer.bias.zero_()
     objective = ReconstructionObjective(autoencoder)
     optimizer = make_optimizer(torch.optim.SGD, objective.parameters(), lr=1.0, momentum=0.9)
-    config = LoopConfig(args.pretrain_epochs, args.batch_size, averaging=False)
+    checkpoints = None
+    if checkpoint_dir is not None:
+        run = {
+            "pretraining": "dec-keras",
+            "epochs": args.pretrain_epochs,
+            "batch_size": args.batch_size,
+            "seed": seed,
+            "data": data_fingerprint(X),
+        }
+        checkpoints, _ = Checkpointer.open(checkpoint_dir, args.checkpoint_every, run, [seed])
+    config = LoopConfig(
+        args.pretrain_epochs, args.batch_size, averaging=False, checkpoints=checkpoints
+    )
     source = make_source(X, torch.device(args.device))
     result = train(objective, optimizer, source, config, generator)
     return autoencoder, result.history
@@ -217,6 +235,18 @@ class Store:
     def pretrained(self, name: str) -> Path | None:
         return None if self.folder is None else self.folder / "pretrained" / name
 
+    def checkpoints(self, name: str) -> Path | None:
+        """The checkpoint folder of the fit ``name`` while it runs (``None`` without a folder)."""
+        if self.folder is None:
+            return None
+        slug = hashlib.sha256(name.encode()).hexdigest()[:12]
+        return self.folder / "checkpoints" / slug
+
+    def finished(self, checkpoints: Path | None) -> None:
+        """Drop the checkpoints of a fit whose record is stored."""
+        if checkpoints is not None:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+
 
 def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
     X, y = aecm.datasets.load(args.dataset, DATA)
@@ -246,7 +276,9 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
         "device": args.device,
     }
 
-    def record(name, seed, model, fit_seconds, epoch_seconds):
+    def record(name, seed, model, fit_seconds, epoch_seconds, resumed):
+        """Store a finished fit; ``resumed``: it went on from checkpoints of an earlier
+        process, so ``fit_s`` covers this process's part only."""
         scores = evaluate(y, model.labels_)
         k_labels = KMeans(k, n_init=10, random_state=0).fit_predict(model.transform(X))
         k_scores = evaluate(y, k_labels)
@@ -257,6 +289,8 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
             "epoch_s": float(epoch_seconds),
             "fit_s": float(fit_seconds),
         }
+        if resumed:
+            values["resumed"] = True
         store.add({**config, "seed": seed, "method": name, **values, **stamp})
         print(
             f"  seed {seed} {name}: ACC {scores['acc']:.3f} NMI {scores['nmi']:.3f} "
@@ -269,16 +303,17 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
     for seed in args.only_seeds or range(args.seeds):
         if all(store.done({**config, "seed": seed, "method": m}) for m in [aekm_name, *factories]):
             continue
-        folder = store.pretrained(
-            f"{args.dataset}-{args.pretraining}-p{args.pretrain_epochs}-b{args.batch_size}-seed{seed}"
-        )
+        prefix = f"{args.dataset}-{args.pretraining}-p{args.pretrain_epochs}-b{args.batch_size}"
+        folder = store.pretrained(f"{prefix}-seed{seed}")
+        checkpoints = store.checkpoints(f"{prefix}-seed{seed}")
+        resumed = checkpoints is not None and checkpoints.exists()
         if folder is not None and folder.exists():
             ae = aecm.load(folder, device=args.device)
             print(f"  seed {seed}: pretrained autoencoder loaded from {folder}", flush=True)
         else:
             started = time.perf_counter()
             if args.pretraining == "dec-keras":
-                network, history = dec_keras_autoencoder(X, args, seed)
+                network, history = dec_keras_autoencoder(X, args, seed, checkpoints)
                 ae = AEKMeans(k, pretrained=network, random_state=seed, device=args.device)
                 ae.fit(X)
             else:
@@ -288,12 +323,15 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
                     batch_size=args.batch_size,
                     random_state=seed,
                     device=args.device,
+                    checkpoint_dir=checkpoints,
+                    checkpoint_every=args.checkpoint_every,
                 ).fit(X)
                 history = ae.history_["pretrain"]
             fit_seconds = time.perf_counter() - started
             if folder is not None:
-                ae.save(folder)
-            record(aekm_name, seed, ae, fit_seconds, np.median(history["seconds"]))
+                ae.set_params(checkpoint_dir=None).save(folder)
+            record(aekm_name, seed, ae, fit_seconds, np.median(history["seconds"]), resumed)
+            store.finished(checkpoints)
         if not all(store.done({**config, "method": peer}) for peer in PEERS):
             for peer, seconds in plain_torch_epochs(X, args.batch_size, args.device).items():
                 store.add({**config, "seed": seed, "method": peer, "epoch_s": seconds, **stamp})
@@ -301,7 +339,12 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
             if store.done({**config, "seed": seed, "method": name}):
                 continue
             started = time.perf_counter()
-            model = make(seed, ae).fit(X)
+            checkpoints = store.checkpoints(f"{prefix}-seed{seed}-{name}")
+            resumed = checkpoints is not None and checkpoints.exists()
+            model = make(seed, ae).set_params(
+                checkpoint_dir=checkpoints, checkpoint_every=args.checkpoint_every
+            )
+            model.fit(X)
             phase = "joint" if "joint" in model.history_ else "clustering"
             record(
                 name,
@@ -309,7 +352,9 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
                 model,
                 time.perf_counter() - started,
                 np.median(model.history_[phase]["seconds"]),
+                resumed,
             )
+            store.finished(checkpoints)
     rows: dict[str, dict[str, list[float]]] = {}
     for name in [aekm_name, *factories]:
         found = [store.done({**config, "seed": seed, "method": name}) for seed in range(args.seeds)]
@@ -400,6 +445,12 @@ def main() -> None:
         "--out",
         help="keep each finished fit (runs.jsonl) and pretrained autoencoder in this folder; "
         "running the same command again goes on where it stopped",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        help="with --out, epochs between checkpoints of the fit in progress (default 1)",
     )
     args = parser.parse_args()
     known = ("aecm", "aecm-refine", "dec", "idec", "dcn", "dkm")
