@@ -361,24 +361,33 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
         found = [r for r in found if r is not None]
         if found:
             rows[name] = {metric: [r[metric] for r in found] for metric in METRICS}
-    pretraining = np.median(rows[aekm_name]["epoch_s"])
-    peers = {
-        name: np.median(
-            [
-                r["epoch_s"]
-                for r in store.records
-                if r["method"] == name and all(r.get(k) == v for k, v in config.items())
-            ]
-        )
+            rows[name]["threads"] = [r["threads"] for r in found]
+    # the peers ran beside one seed's pretraining: compare with the pretraining epochs of the
+    # seeds they ran beside, with the same thread count
+    ours = [store.done({**config, "seed": seed, "method": aekm_name}) for seed in range(args.seeds)]
+    ours = {(r["seed"], r["threads"]): r["epoch_s"] for r in ours if r is not None}
+    beside = {
+        name: [
+            r
+            for r in store.records
+            if r["method"] == name
+            and all(r.get(k) == v for k, v in config.items())
+            and (r["seed"], r["threads"]) in ours
+        ]
         for name in PEERS
     }
-    print(
-        f"  pretraining epoch (median): aecm {pretraining:.2f} s; bare PyTorch loop "
-        f"{peers['bare PyTorch pretraining epoch']:.2f} s, with the fused Adam step "
-        f"{peers['bare PyTorch pretraining epoch, fused Adam']:.2f} s (same network, Adam, "
-        f"batch {args.batch_size})",
-        flush=True,
-    )
+    if all(beside.values()):
+        runs = sorted({(r["seed"], r["threads"]) for found in beside.values() for r in found})
+        medians = [np.median([r["epoch_s"] for r in found]) for found in beside.values()]
+        threads = sorted({t for _, t in runs})
+        print(
+            f"  pretraining epoch (median over seeds {sorted({s for s, _ in runs})}, "
+            f"{'/'.join(map(str, threads))} threads): aecm "
+            f"{np.median([ours[run] for run in runs]):.2f} s; bare PyTorch loop "
+            f"{medians[0]:.2f} s, with the fused Adam step {medians[1]:.2f} s (same network, "
+            f"Adam, batch {args.batch_size})",
+            flush=True,
+        )
     return rows
 
 
@@ -397,6 +406,13 @@ def print_table(rows) -> None:
         "for AE-CM from_paper when it pretrains its own autoencoder.",
         flush=True,
     )
+    threads = sorted({t for r in rows.values() for t in r["threads"]})
+    if len(threads) > 1:
+        print(
+            f"The seeds ran with {' or '.join(map(str, threads))} threads (the run was resumed "
+            "with other settings): the seconds mix them.",
+            flush=True,
+        )
     joint = [r["epoch_s"] for name, r in rows.items() if name.startswith("AE-CM (defaults")]
     idec = [r["epoch_s"] for name, r in rows.items() if name.startswith("IDEC")]
     if joint and idec:
