@@ -11,7 +11,7 @@ and seconds per fit (excluding the shared pretraining). Usage::
         --pretrain-epochs 50 --epochs 50
     python benchmarks/deep_methods.py --datasets mnist --seeds 3 --pretraining dec-keras \
         --pretrain-epochs 300 --epochs 73 --methods dec,idec --idec-optimizer 0.1 0.99 \
-        --out results/deep-mnist
+        --out docs/bench/deep-mnist
 
 The MNIST line is the published DEC schedule of the widely used Keras re-implementation (its
 ``run_exp.py``: 300 pretraining epochs of SGD with learning rate 1 and momentum 0.9 from
