@@ -328,9 +328,12 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
                 ).fit(X)
                 history = ae.history_["pretrain"]
             fit_seconds = time.perf_counter() - started
+            # record, then save, then drop the checkpoints: a run killed in between finds the
+            # finished pretraining in its checkpoints and does not record it twice
+            if not store.done({**config, "seed": seed, "method": aekm_name}):
+                record(aekm_name, seed, ae, fit_seconds, np.median(history["seconds"]), resumed)
             if folder is not None:
                 ae.set_params(checkpoint_dir=None).save(folder)
-            record(aekm_name, seed, ae, fit_seconds, np.median(history["seconds"]), resumed)
             store.finished(checkpoints)
         if not all(store.done({**config, "method": peer}) for peer in PEERS):
             for peer, seconds in plain_torch_epochs(X, args.batch_size, args.device).items():
