@@ -367,8 +367,13 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
             rows[name]["threads"] = [r["threads"] for r in found]
     # the peers ran beside one seed's pretraining: compare with the pretraining epochs of the
     # seeds they ran beside, with the same thread count
-    ours = [store.done({**config, "seed": seed, "method": aekm_name}) for seed in range(args.seeds)]
-    ours = {(r["seed"], r["threads"]): r["epoch_s"] for r in ours if r is not None}
+    ours = {
+        (r["seed"], r["threads"]): r["epoch_s"]
+        for r in store.records
+        if r["method"] == aekm_name
+        and r["seed"] < args.seeds
+        and all(r.get(k) == v for k, v in config.items())
+    }
     beside = {
         name: [
             r
