@@ -217,12 +217,14 @@ class Store:
                 except json.JSONDecodeError:  # the last line of a run killed while writing
                     print(f"  (skipping unreadable line {number} of {runs})")
 
+    def matching(self, key: dict) -> list[dict]:
+        """The records whose fields include every item of ``key``, in the order stored."""
+        return [r for r in self.records if all(r.get(k) == v for k, v in key.items())]
+
     def done(self, key: dict) -> dict | None:
         """The record of the fit described by ``key``, if it finished."""
-        for record in self.records:
-            if all(record.get(name) == value for name, value in key.items()):
-                return record
-        return None
+        found = self.matching(key)
+        return found[0] if found else None
 
     def add(self, record: dict) -> None:
         self.records.append(record)
@@ -369,18 +371,14 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
     # seeds they ran beside, with the same thread count
     ours = {
         (r["seed"], r["threads"]): r["epoch_s"]
-        for r in store.records
-        if r["method"] == aekm_name
-        and r["seed"] < args.seeds
-        and all(r.get(k) == v for k, v in config.items())
+        for r in store.matching({**config, "method": aekm_name})
+        if r["seed"] < args.seeds
     }
     beside = {
         name: [
             r
-            for r in store.records
-            if r["method"] == name
-            and all(r.get(k) == v for k, v in config.items())
-            and (r["seed"], r["threads"]) in ours
+            for r in store.matching({**config, "method": name})
+            if (r["seed"], r["threads"]) in ours
         ]
         for name in PEERS
     }
