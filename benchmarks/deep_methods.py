@@ -24,7 +24,8 @@ for DEC and 0.88 for AE+k-means, mean of 10 runs), with IDEC's published optimis
 progress every ``--checkpoint-every`` epochs (in ``checkpoints/``, removed once the fit is
 recorded), so a long run stopped on the way (crash, Ctrl-C, end of a session) goes on where it
 stopped, within an epoch or so, when the same command is run again; the table then covers
-every seed finished so far.
+every seed finished so far. ``--report`` prints the tables of the fits stored so far without
+fitting anything (e.g. while other processes are still running seeds).
 
 ``--aecm-paper`` adds a row for AE-CM with the authors' tuned values (``AECM.from_paper``),
 which pretrains its own autoencoder when the tuned embedding size is not 10.
@@ -302,7 +303,8 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
 
     factories = methods(args, k)
     aekm_name = "AE+KM (pretraining + k-means)"
-    for seed in args.only_seeds or range(args.seeds):
+    # --report: no fitting, only the tables of the fits already stored
+    for seed in [] if args.report else args.only_seeds or range(args.seeds):
         if all(store.done({**config, "seed": seed, "method": m}) for m in [aekm_name, *factories]):
             continue
         prefix = f"{args.dataset}-{args.pretraining}-p{args.pretrain_epochs}-b{args.batch_size}"
@@ -388,7 +390,7 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
         threads = sorted({t for _, t in runs})
         print(
             f"  pretraining epoch (median over seeds {sorted({s for s, _ in runs})}, "
-            f"{'/'.join(map(str, threads))} threads): aecm "
+            f"{'/'.join(map(str, threads))} threads): aecm ({optimiser}) "
             f"{np.median([ours[run] for run in runs]):.2f} s; bare PyTorch loop "
             f"{medians[0]:.2f} s, with the fused Adam step {medians[1]:.2f} s (same network, "
             f"Adam, batch {args.batch_size})",
@@ -469,6 +471,11 @@ def main() -> None:
         "running the same command again goes on where it stopped",
     )
     parser.add_argument(
+        "--report",
+        action="store_true",
+        help="print the tables of the fits already in --out (finished so far) without fitting",
+    )
+    parser.add_argument(
         "--checkpoint-every",
         type=int,
         default=1,
@@ -479,6 +486,8 @@ def main() -> None:
     unknown = sorted(set(args.methods) - set(known))
     if unknown:
         parser.error(f"unknown methods {unknown}; choose among {', '.join(known)}")
+    if args.report and not args.out:
+        parser.error("--report reads the fits stored in --out; give --out")
     if args.cm_epochs is None:
         args.cm_epochs = args.epochs
     print(
