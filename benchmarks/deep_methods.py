@@ -38,6 +38,7 @@ only.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import itertools
 import json
@@ -92,6 +93,12 @@ def methods(args, k):
                 k, pretrained=ae, cm_epochs=args.cm_epochs, refine_iter=20, random_state=s, **common
             ),
         ),
+        "aecm-unit": (
+            "AE-CM (defaults) on the embedding scaled to unit-norm k-means centroids",
+            lambda s, ae: AECM(
+                k, pretrained=unit_centroids(ae), cm_epochs=args.cm_epochs, random_state=s, **common
+            ),
+        ),
         "dec": (
             "DEC (SGD 0.01, momentum 0.9)",
             lambda s, ae: DEC(k, pretrained=ae, random_state=s, **common),
@@ -128,6 +135,22 @@ def methods(args, k):
             device=args.device,
         )
     return table
+
+
+def unit_centroids(ae: AEKMeans) -> Autoencoder:
+    """A copy of ``ae``'s autoencoder whose embedding is divided by the root mean square norm
+    of its k-means centroids, the decoder's first layer multiplied back (same reconstructions,
+    same k-means partition). The CM's loss assumes unit-norm, orthonormal centroids (E2 with
+    ‖μ_k‖ = 1 and the orthonormality term); on an embedding whose cluster means are far from
+    unit norm, that term pulls the centroids away from the means."""
+    network = copy.deepcopy(ae.autoencoder_)
+    scale = float(np.sqrt((ae.cluster_centers_**2).sum(axis=1).mean()))
+    last, first = network.encoder[-1], network.decoder[0]
+    with torch.no_grad():
+        last.weight /= scale
+        last.bias /= scale
+        first.weight *= scale
+    return network
 
 
 def plain_torch_epochs(X: np.ndarray, batch_size: int, device: str, rounds: int = 3) -> dict:
@@ -442,7 +465,8 @@ def main() -> None:
         "--methods",
         default="aecm,aecm-refine,dec,idec,dcn,dkm",
         type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
-        help="comma-separated among aecm, aecm-refine, dec, idec, dcn, dkm (AE+KM always runs)",
+        help="comma-separated among aecm, aecm-refine, aecm-unit, dec, idec, dcn, dkm (AE+KM "
+        "always runs)",
     )
     parser.add_argument(
         "--idec-optimizer",
@@ -482,7 +506,7 @@ def main() -> None:
         help="with --out, epochs between checkpoints of the fit in progress (default 1)",
     )
     args = parser.parse_args()
-    known = ("aecm", "aecm-refine", "dec", "idec", "dcn", "dkm")
+    known = ("aecm", "aecm-refine", "aecm-unit", "dec", "idec", "dcn", "dkm")
     unknown = sorted(set(args.methods) - set(known))
     if unknown:
         parser.error(f"unknown methods {unknown}; choose among {', '.join(known)}")
