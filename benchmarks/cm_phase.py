@@ -17,17 +17,15 @@ phase and the first epoch's loss terms (mean per batch). Usage::
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
-from deep_methods import unit_centroids
+from deep_methods import DATA, unit_centroids
 
 import aecm
 from aecm import AECM
 from aecm.metrics import evaluate
 
-DATA = Path(os.environ.get("AECM_DATA", Path(__file__).resolve().parents[2] / "shared/datasets"))
 TERMS = ("cm_reconstruction", "sparsity", "orthonormality", "prior")
 
 
