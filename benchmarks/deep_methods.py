@@ -63,6 +63,8 @@ from aecm.nn import Autoencoder
 from aecm.training import LoopConfig, make_optimizer, train
 
 DATA = Path(os.environ.get("AECM_DATA", Path(__file__).resolve().parents[2] / "shared/datasets"))
+# the --methods names, the keys of methods()'s table
+METHODS = ("aecm", "aecm-refine", "aecm-unit", "dec", "idec", "dcn", "dkm")
 METRICS = ("acc", "nmi", "ari", "k_acc", "k_nmi", "epoch_s", "fit_s")
 # the bare PyTorch pretraining loops measured beside aecm's: name → fused Adam step
 PEERS = {
@@ -465,8 +467,7 @@ def main() -> None:
         "--methods",
         default="aecm,aecm-refine,dec,idec,dcn,dkm",
         type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
-        help="comma-separated among aecm, aecm-refine, aecm-unit, dec, idec, dcn, dkm (AE+KM "
-        "always runs)",
+        help=f"comma-separated among {', '.join(METHODS)} (AE+KM always runs)",
     )
     parser.add_argument(
         "--idec-optimizer",
@@ -506,10 +507,9 @@ def main() -> None:
         help="with --out, epochs between checkpoints of the fit in progress (default 1)",
     )
     args = parser.parse_args()
-    known = ("aecm", "aecm-refine", "aecm-unit", "dec", "idec", "dcn", "dkm")
-    unknown = sorted(set(args.methods) - set(known))
+    unknown = sorted(set(args.methods) - set(METHODS))
     if unknown:
-        parser.error(f"unknown methods {unknown}; choose among {', '.join(known)}")
+        parser.error(f"unknown methods {unknown}; choose among {', '.join(METHODS)}")
     if args.report and not args.out:
         parser.error("--report reads the fits stored in --out; give --out")
     if args.cm_epochs is None:
