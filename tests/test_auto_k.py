@@ -17,6 +17,9 @@ from aecm.select_k import SelectKResult, cm_mixture, mixture_bic
 #: Settings of the recovery grid: batches of 128 so that the 1000-row sets get 8 steps per epoch.
 GRID = {"batch_size": 128, "n_epochs": 100, "tol": 1e-2, "device": "cpu"}
 FAST = {"n_epochs": 30, "batch_size": 64, "device": "cpu"}
+# pruning moves at Adam's pace; in the CM's centred training units 4 clusters 8σ apart out of
+# 12 need about 90 epochs of 20 steps (30 left 6 clusters)
+AUTO = {**FAST, "n_epochs": 150}
 #: AE-CM with a tiny autoencoder: 20 features -> 32 -> 8, enough to embed well-separated blobs.
 AECM_FAST = {
     "hidden_dims": (32,),
@@ -56,7 +59,7 @@ def four():
 @pytest.fixture(scope="module")
 def auto_model(four):
     X, _ = four
-    return ClusteringModule("auto", random_state=0, max_clusters=12, **FAST).fit(X)
+    return ClusteringModule("auto", random_state=0, max_clusters=12, **AUTO).fit(X)
 
 
 # ---------------------------------------------------------------------- n_clusters="auto"
@@ -139,10 +142,10 @@ def test_auto_with_biases_on_centred_data():
 
 def test_auto_sparse_input_and_init_array(four):
     X, y = four
-    cm = ClusteringModule("auto", random_state=0, max_clusters=12, **FAST).fit(sp.csr_matrix(X))
+    cm = ClusteringModule("auto", random_state=0, max_clusters=12, **AUTO).fit(sp.csr_matrix(X))
     assert cm.n_clusters_ == 4 and adjusted_rand_score(y, cm.labels_) > 0.95
     start = X[np.random.default_rng(0).choice(600, 8, replace=False)]
-    cm = ClusteringModule("auto", init=start, max_clusters=8, random_state=0, **FAST).fit(X)
+    cm = ClusteringModule("auto", init=start, max_clusters=8, random_state=0, **AUTO).fit(X)
     assert cm.n_clusters_ <= 8 and cm.history_["n_clusters"][0] == 8
 
 
@@ -158,7 +161,7 @@ def test_restarts_keep_the_most_frequent_number_of_clusters(four):
     tie = [(Layer(5), {"total": 1.0}, 0), (Layer(4), {"total": 3.0}, 1)]
     assert _best_run(tie, auto=True)[2] == 1  # a tie goes to the smaller K
     X, _ = four
-    cm = ClusteringModule("auto", n_init=2, max_clusters=12, random_state=0, **FAST).fit(X)
+    cm = ClusteringModule("auto", n_init=2, max_clusters=12, random_state=0, **AUTO).fit(X)
     assert cm.n_clusters_ == 4
 
 

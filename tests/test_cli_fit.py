@@ -376,8 +376,10 @@ _CM_FAST = ["--epochs", "30", "--batch-size", "64", "--device", "cpu"]
 def test_fit_auto_reports_the_number_found(tmp_path, capsys):
     data, truth = _blobs_npy(tmp_path)
     out = tmp_path / "run"
+    # pruning needs steps: 150 epochs, as test_auto_k's AUTO
+    fast = ["--epochs", "150", *_CM_FAST[2:]]
     args = ["fit", str(data), "--method", "cm", "-k", "auto", "--max-clusters", "12",
-            "--labels", str(truth), *_CM_FAST, "--out", str(out)]  # fmt: skip
+            "--labels", str(truth), *fast, "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "into 4 clusters (found by --n-clusters auto)" in printed

@@ -56,7 +56,7 @@ def test_fitted_attributes_and_methods_agree(blobs):
     assert cm.n_iter_ == FAST["n_epochs"] and not cm.converged_
     # the identity E1 + E2 + E3 = Σ γ ‖x − μ‖² holds on the fitted model, in float64
     d2 = ((X[:, None, :].astype(np.float64) - cm.cluster_centers_[None]) ** 2).sum(axis=2)
-    gmm_form = (proba.astype(np.float64) * d2).sum()
+    gmm_form = (proba.astype(np.float64) * d2).sum() / cm.input_scale_**2  # training units
     assert np.isclose(terms["E1"] + terms["E2"] + terms["E3"], gmm_form, rtol=1e-4)
 
 
@@ -332,13 +332,25 @@ def test_absurd_learning_rate_raises_naming_the_term_in_both_modes(blobs):
 def test_collapse_warning_names_the_empty_cluster_and_history_records_it():
     from aecm.exceptions import CollapseWarning
 
-    # two distinct points, three clusters: k-means repeats a centre, whose twin takes its points
+    # a centroid far from every point starts with no point and keeps none
     X = np.repeat(np.array([[0.0, 1.0], [5.0, 6.0]]), 20, axis=0)
-    cm = ClusteringModule(3, n_epochs=2, batch_size=8, device="cpu", random_state=0)
+    X += np.random.default_rng(0).normal(scale=0.01, size=X.shape)
+    init = np.array([[0.0, 1.0], [5.0, 6.0], [100.0, 100.0]])
+    cm = ClusteringModule(3, init=init, n_epochs=2, batch_size=8, device="cpu", random_state=0)
     with pytest.warns(CollapseWarning, match=r"1 of the 3 clusters are empty"):
         cm.fit(X)
     assert cm.history_["empty_clusters"] == [1]
     assert cm.history_["largest_cluster_fraction"] == [0.5]
+
+
+def test_fewer_distinct_rows_than_clusters_is_refused_naming_the_count():
+    X = np.repeat(np.array([[0.0, 1.0], [5.0, 6.0]]), 20, axis=0)
+    with pytest.raises(ValueError, match=r"X has only 2 distinct rows, fewer than the 3 clusters"):
+        ClusteringModule(3, device="cpu").fit(X)
+    with pytest.raises(ValueError, match=r"only 2 distinct rows"):
+        ClusteringModule(3, device="cpu").partial_fit(X)
+    with pytest.raises(ValueError, match=r"the 5 rows drawn for the initialisation"):
+        ClusteringModule(3, init_sample_size=5, device="cpu", random_state=0).fit(X)
 
 
 def test_collapse_warning_when_one_cluster_dominates():

@@ -67,10 +67,11 @@ def cm_mixture(cm: ClusteringModule, X) -> tuple[np.ndarray, np.ndarray, float]:
 
     The weights are ``weights_`` (the mean soft assignment), the means ``cluster_centers_``
     and the variance ``Σ_i Σ_k γ_ik ‖x_i − μ_k‖² / (n d)``, the M-step of the shared variance
-    with the CM's soft assignments ``γ`` (equal to ``(E1 + E2 + E3) / (n d)``).
+    with the CM's soft assignments ``γ`` (equal to ``(E1 + E2 + E3) / (n d)`` in the CM's
+    training units, times ``input_scale_²``).
     """
     terms = cm.loss_terms(X)
-    data = terms["E1"] + terms["E2"] + terms["E3"]
+    data = (terms["E1"] + terms["E2"] + terms["E3"]) * cm.input_scale_**2
     n_samples, n_features = X.shape
     variance = data if cm.normalize_loss else data / (n_samples * n_features)
     return cm.weights_, cm.cluster_centers_, max(float(variance), np.finfo(np.float64).tiny)

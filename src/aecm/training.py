@@ -14,6 +14,7 @@ starts from the parameters of process 0.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -190,6 +191,9 @@ class LoopConfig:
     restarts before each recorded epoch.
     ``n_clusters``: when given and the assignments are computed every epoch (``label_tol``),
     ``history`` also records per epoch ``"empty_clusters"`` and ``"largest_cluster_fraction"``.
+    ``min_steps``: an epoch is the fewest whole passes over the data (each shuffled anew) that
+    take at least this many optimiser steps, so that data smaller than ``min_steps`` batches
+    gets the same number of steps per epoch as larger data; ``1``: one pass.
     ``checkpoints``: an :class:`aecm.checkpoint.Checkpointer`; each call of :func:`train` is
     then one phase of it: the loop resumes the phase from its newest valid checkpoint (a
     finished phase is loaded, not trained again), writes one every ``checkpoints.every``
@@ -208,6 +212,7 @@ class LoopConfig:
     max_nan_restarts: int = 5
     n_clusters: int | None = None
     checkpoints: Checkpointer | None = None
+    min_steps: int = 1
 
     def __post_init__(self) -> None:
         if self.on_nan not in ("raise", "restore"):
@@ -283,10 +288,19 @@ def _run_epoch(
     generator: torch.Generator,
     average: list[Tensor] | None = None,
 ) -> Tensor:
-    """One epoch; returns the per-batch term values, shape (n_batches, n_terms), on the device."""
-    batches = source.shuffled_batches(config.batch_size, generator)
-    n_batches = source.n_batches(config.batch_size)
-    return run_steps(objective, optimizer, batches, n_batches, source.device, average, source.shard)
+    """One epoch (:func:`_epoch_passes` passes); returns the per-step term values, shape
+    (steps, n_terms), on the device."""
+    passes = _epoch_passes(source, config)
+    batches = itertools.chain.from_iterable(
+        source.shuffled_batches(config.batch_size, generator) for _ in range(passes)
+    )
+    n_steps = passes * source.n_batches(config.batch_size)
+    return run_steps(objective, optimizer, batches, n_steps, source.device, average, source.shard)
+
+
+def _epoch_passes(source: BatchSource, config: LoopConfig) -> int:
+    """Passes over the data in one epoch: enough for ``config.min_steps`` optimiser steps."""
+    return max(1, -(-config.min_steps // source.n_batches(config.batch_size)))
 
 
 def _assignments(objective: Objective, source: BatchSource) -> Tensor:
@@ -476,10 +490,10 @@ def train(
             values = _run_epoch(objective, optimizer, source, config, generator, average)
             if not finite(values, state.epoch):
                 continue
-            n_batches = source.n_batches(config.batch_size)
+            n_steps = _epoch_passes(source, config) * source.n_batches(config.batch_size)
             with torch.no_grad():
                 for p, a in zip(params, average, strict=True):
-                    p.copy_(a / n_batches)
+                    p.copy_(a / n_steps)
             keep(values)
             record(values)
             break

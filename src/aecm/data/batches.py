@@ -25,7 +25,15 @@ from torch import Tensor
 if TYPE_CHECKING:
     from aecm.distributed import Shard
 
-__all__ = ["EVAL_BATCH_SIZE", "BatchSource", "DenseSource", "SparseSource", "make_source"]
+__all__ = [
+    "EVAL_BATCH_SIZE",
+    "AffineSource",
+    "BatchSource",
+    "DenseSource",
+    "InputUnits",
+    "SparseSource",
+    "make_source",
+]
 
 #: Rows per batch when embedding, predicting or evaluating (no gradients, so larger batches).
 EVAL_BATCH_SIZE = 4096
@@ -141,6 +149,88 @@ class SparseSource(BatchSource):
     def rows(self, index: Tensor) -> Tensor:
         block = self.data[index.cpu().numpy()].toarray()
         return torch.from_numpy(block).to(self.device)
+
+
+class AffineSource(BatchSource):
+    """The rows of another source as ``(x − offset) / scale``: the same data in other units.
+
+    ``offset``: a tensor of shape (n_features,) or None (no shift); ``scale``: a positive
+    number. Shuffling, sharding and whole-data passes are those of ``source``.
+    """
+
+    def __init__(self, source: BatchSource, offset: Tensor | None, scale: float) -> None:
+        self.source = source
+        self.n_samples, self.n_features = source.n_samples, source.n_features
+        self.device, self.shard = source.device, source.shard
+        self.offset = None if offset is None else offset.to(source.device, torch.float32)
+        self.scale = float(scale)
+
+    def _map(self, rows: Tensor) -> Tensor:
+        if self.offset is not None:
+            rows = rows - self.offset
+        return rows / self.scale if self.scale != 1.0 else rows
+
+    def rows(self, index: Tensor) -> Tensor:
+        return self._map(self.source.rows(index))
+
+    def shuffled_batches(
+        self, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        for index, batch in self.source.shuffled_batches(batch_size, generator):
+            yield index, self._map(batch)
+
+    def ordered_batches(self, batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tensor]:
+        for batch in self.source.ordered_batches(batch_size):
+            yield self._map(batch)
+
+    def batches_at(self, rows: np.ndarray, batch_size: int = EVAL_BATCH_SIZE) -> Iterator[Tensor]:
+        for batch in self.source.batches_at(rows, batch_size):
+            yield self._map(batch)
+
+
+class InputUnits:
+    """The units a model trains in: ``x ↦ (x − offset) / scale``, one ``scale`` for all features.
+
+    A single scale keeps the geometry: distances shrink by the same factor in every direction,
+    so an isotropic model fitted in these units is the same model fitted in the data's own.
+    ``offset``: float64 array of shape (n_features,), or None (no shift); ``scale``: float > 0.
+    """
+
+    def __init__(self, offset: np.ndarray | None = None, scale: float = 1.0) -> None:
+        self.offset = None if offset is None else np.asarray(offset, dtype=np.float64)
+        self.scale = float(scale)
+
+    @classmethod
+    def standardizing(cls, X, *, center: bool) -> InputUnits:
+        """Units in which ``X`` (dense or sparse rows) has mean per-feature variance one and,
+        with ``center``, mean zero. Data with no variance keep the scale 1."""
+        if sp.issparse(X):
+            mean = np.asarray(X.mean(axis=0), dtype=np.float64).ravel()
+            second = np.asarray(X.multiply(X).mean(axis=0), dtype=np.float64).ravel()
+            variance = float(np.mean(np.maximum(second - mean**2, 0.0)))
+        else:
+            X = np.asarray(X, dtype=np.float64)
+            mean = X.mean(axis=0)
+            variance = float(X.var(axis=0).mean())
+        scale = float(np.sqrt(variance)) if variance > 0 and np.isfinite(variance) else 1.0
+        return cls(mean if center else None, scale)
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """``(X − offset) / scale`` of a dense array (float64)."""
+        X = np.asarray(X, dtype=np.float64)
+        return (X - self.offset if self.offset is not None else X) / self.scale
+
+    def invert(self, X: np.ndarray) -> np.ndarray:
+        """Back to the data's units: ``X · scale + offset``."""
+        X = np.asarray(X, dtype=np.float64) * self.scale
+        return X + self.offset if self.offset is not None else X
+
+    def source(self, source: BatchSource) -> BatchSource:
+        """``source`` read in these units (``source`` itself when they are the data's)."""
+        if self.offset is None and self.scale == 1.0:
+            return source
+        offset = None if self.offset is None else torch.as_tensor(self.offset)
+        return AffineSource(source, offset, self.scale)
 
 
 def make_source(X, device: torch.device, shard: Shard | None = None) -> BatchSource:

@@ -13,15 +13,11 @@ from aecm._params import ARRAY_LIKE, AUTO, BOOLEAN, NONE, Interval, Options, is_
 from aecm.data.batches import make_source
 from aecm.estimators._base import check_init_sample_size, check_n_clusters
 from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
+from aecm.init import Mixture, mixture_em, posterior_layer
 from aecm.methods.aecm import AECMObjective
 from aecm.methods.cm import CMObjective, select_clusters
-from aecm.methods.pruning import (
-    PruningConfig,
-    default_max_clusters,
-    posterior_layer,
-    prune_clusters,
-)
-from aecm.nn.cm import ClusteringLayer, mixture_em, partition_posteriors
+from aecm.methods.pruning import PruningConfig, default_max_clusters, prune_clusters
+from aecm.nn.cm import ClusteringLayer
 from aecm.training import FlatAdam, TrainingResult, make_optimizer, train
 
 #: Rows of the embedding that k-means sees when it places the ``max_clusters`` starting
@@ -38,8 +34,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     reconstruction; (2) k-means (20 restarts) on the embedding, and the CM initialised from its
     centroids: decoder = centroids, encoder = the linear softmax classifier whose ``γ`` are the
     posteriors of the isotropic mixture that the k-means partition defines
-    (:func:`aecm.nn.cm.partition_posteriors`, fitted by :meth:`ClusteringLayer.fit_encoder
-    <aecm.nn.cm.ClusteringLayer.fit_encoder>` from the paper's pseudo-inverse encoder);
+    (:func:`aecm.init.posterior_layer`: the CM has no biases, so the closed form is refined
+    by L-BFGS to those posteriors);
     (3) the CM alone on the frozen embedding for ``cm_epochs``; (4) everything jointly for
     ``n_epochs``, then an averaging epoch. Schedule ``"rand"`` skips (1)–(3).
 
@@ -348,12 +344,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
             else:
                 centroids = self._kmeans_centroids(autoencoder, source, seed)
                 z = self._init_embedding(autoencoder, source, seed)
-            layer = ClusteringLayer(self.embedding_dim, centroids.shape[0])
-            layer.init_from_centroids(centroids.cpu())
             # the encoder whose γ are the mixture's posteriors (see the class docstring)
-            labels = torch.cdist(z, centroids).argmin(dim=1)
-            posteriors = partition_posteriors(z, centroids, labels)
-            layer.to(source.device).fit_encoder(z, posteriors)
+            layer = posterior_layer(Mixture.from_partition(z, centroids), bias=False, x=z)
         else:
             layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
             layer.reset_parameters(generator)
@@ -389,11 +381,10 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     @torch.no_grad()
     def _refine(self, layer: ClusteringLayer, z: torch.Tensor) -> None:
         """``refine_iter`` EM iterations of the isotropic mixture on the final embedding ``z``
-        from the CM's centroids; the CM then takes the means (``V``, pseudo-inverse encoder)
-        and its encoder is fitted to the posteriors, as after k-means in the "pre" schedule."""
-        means, posteriors = mixture_em(z.double(), layer.centroids().double(), self.refine_iter)
-        layer.init_from_centroids(means)
-        layer.fit_encoder(z, posteriors.to(z.dtype))
+        from the CM's centroids; the CM then becomes that mixture, as after k-means in the
+        "pre" schedule (:func:`aecm.init.posterior_layer`)."""
+        mixture, _ = mixture_em(z, layer.centroids(), self.refine_iter)
+        layer.load_state_dict(posterior_layer(mixture, bias=False, x=z).state_dict())
 
     @torch.no_grad()
     def _drop_small_clusters(self, objective, source, history, kept):
@@ -437,9 +428,11 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
             sample = embedded[np.sort(rows)]
         kmeans = KMeans(max_clusters, n_init=1, random_state=seed).fit(sample)
         sphere = _Sphering.fit(sample, kmeans.cluster_centers_, kmeans.labels_, embedded)
-        layer = posterior_layer(
-            sphere.apply(sample), sphere.apply(kmeans.cluster_centers_), bias=True
+        mixture = Mixture.from_partition(
+            torch.as_tensor(sphere.apply(sample)),
+            torch.as_tensor(sphere.apply(kmeans.cluster_centers_)),
         )
+        layer = posterior_layer(mixture, bias=True)
         objective = CMObjective(layer.to(z.device), torch.ones((), device=z.device))
         optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
         config = PruningConfig(

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
+from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils.validation import check_is_fitted
 
 from aecm import paper
@@ -27,7 +28,7 @@ from aecm._params import (
     validate_params,
 )
 from aecm._runtime import resolve_device, torch_runtime
-from aecm.data.batches import BatchSource, make_source
+from aecm.data.batches import BatchSource, InputUnits, make_source
 from aecm.distributed import current_shard
 from aecm.estimators._base import (
     CHECKPOINT_CONSTRAINTS,
@@ -42,6 +43,7 @@ from aecm.estimators._base import (
     sparse_checks_not_applicable,
     validate_input,
 )
+from aecm.init import Mixture, posterior_layer
 from aecm.losses import CM_TERMS, PRIOR_EPS, _alpha_by_rank, cm_loss
 from aecm.methods.cm import CMObjective
 from aecm.methods.pruning import (
@@ -49,7 +51,6 @@ from aecm.methods.pruning import (
     best_restart,
     default_max_clusters,
     extend_history,
-    posterior_layer,
     prune_clusters,
 )
 from aecm.nn.cm import ClusteringLayer
@@ -80,29 +81,32 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         and paired with the sorted mixture weights. **The prior is not divided by the batch
         size** while the data terms grow with it, so the strength of a given ``α`` falls as
         ``batch_size`` grows; its effect is roughly that of ``(α − 1) / batch_size`` relative to
-        squared distances in the data's units. The paper's tuned pairs are available through
-        :meth:`from_paper`. With ``n_clusters="auto"``, ``alpha`` must be a number: it is the
-        prior of the last stage, at the number of clusters found; the pruning stage sets its
-        own ``α`` (see Notes).
+        squared distances in the training units (see ``standardize``), so a given ``α`` acts
+        alike on data of any scale. The paper's tuned pairs (for the data's own units) are
+        available through :meth:`from_paper`. With ``n_clusters="auto"``, ``alpha`` must be a
+        number: it is the prior of the last stage, at the number of clusters found; the
+        pruning stage sets its own ``α`` (see Notes).
     batch_size : int, default=256
         Rows per mini-batch (the last batch of an epoch may be smaller).
     n_epochs : int, default=150
-        Maximum number of epochs (before the averaging epoch).
+        Maximum number of epochs (before the averaging epoch). An epoch takes at least 20
+        optimiser steps: data of fewer than 20 batches are passed over several times in one
+        epoch, so a small data set gets as many steps as a large one.
     learning_rate : float, default=1e-3
         Adam's step size (the authors' optimiser: Adam with ``eps=1e-3``).
     init : {"kmeans", "kmeans++", "random"} or array-like of shape (n_clusters, n_features), \
             default="kmeans"
-        How the centroids ``U`` start; the decoder is set to ``U`` and the encoder to its
-        pseudo-inverse (``x ↦ x · pinv(U)``), biases to zero.
+        How the centroids ``U`` start. The CM then starts as the isotropic Gaussian mixture
+        that the partition of the initialisation sample by ``U`` defines (weights: the
+        clusters' shares; one variance: the mean squared distance to the nearest centroid):
+        the decoder holds ``U`` and ``γ`` are that mixture's posteriors
+        (:func:`aecm.init.posterior_layer`; exact with ``bias``, a least-squares fit
+        without).
         ``"kmeans"``: ``U`` from k-means run to convergence (one k-means++ seeding).
-        ``"kmeans++"``: the paper's "pre" initialisation, k-means++ seeding and a single Lloyd
-        step. ``"random"``: Glorot-uniform weights (the paper's "rand"), no ``U``. An array:
-        ``U`` itself (of shape ``(max_clusters, n_features)`` with ``n_clusters="auto"``).
-        With ``n_clusters="auto"`` the encoder starts as the posterior of an isotropic mixture
-        with centroids ``U`` instead of the pseudo-inverse (see Notes).
-        Mean NMI (%) over 5 seeds, Pendigits / USPS (``docs/results.md``): with the defaults,
-        ``"kmeans"`` 68.6 / 64.3; with the paper's tuned ``alpha``/``batch_size``,
-        ``"kmeans"`` 66.5 / 64.0, ``"kmeans++"`` 65.7 / 63.9, ``"random"`` 66.7 / 62.2.
+        ``"kmeans++"``: k-means++ seeding and a single Lloyd step (the paper's "pre").
+        ``"random"``: Glorot-uniform weights (the paper's "rand"), no ``U``. An array:
+        ``U`` itself, in the data's units (of shape ``(max_clusters, n_features)`` with
+        ``n_clusters="auto"``).
     init_sample_size : int or None, default=10000
         k-means for ``init="kmeans"``/``"kmeans++"`` runs on this many rows drawn at random
         from the random state (all rows when None or when the data has fewer); the CM then
@@ -116,8 +120,22 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     normalize_loss : bool, default=False
         Divide E1–E3 by ``batch_size × n_features`` (the authors' PyTorch example); ``alpha``
         must then be chosen on that scale (e.g. 1.1).
-    bias : bool, default=False
-        Biases in the encoder and decoder.
+    bias : bool, default=True
+        Biases in the encoder and decoder. With them the start is exactly the mixture's
+        posteriors (see ``init``) and the CM can separate clusters in any position. Without
+        them (the authors' PyTorch example) ``softmax(W x)`` cuts space into cones from the
+        origin: clusters around the origin cannot all be told apart, so ``standardize`` then
+        does not shift the data, and the start is only the closest bias-free fit.
+    standardize : bool, default=True
+        Train in units where the data (the initialisation sample) has mean per-feature
+        variance 1 and, with ``bias``, a fixed position: ``(x − input_offset_) /
+        input_scale_``, one scale for every feature, so the isotropic model and its partitions
+        are those of the data's own units. Adam's steps, ``alpha`` and ``tol`` then act alike
+        on data of any scale or offset. ``loss_``, ``history_``, :meth:`score` and
+        :meth:`loss_terms` are in these units; ``cluster_centers_`` in the data's. It does not
+        make features of different units comparable: scale them first (e.g.
+        ``StandardScaler``) when they are not. False: train in the data's units (the paper;
+        :meth:`from_paper`).
     tol : float, default=1e-3
         Stop before ``n_epochs`` once the mean loss of the last ``n_iter_no_change`` epochs is
         less than ``tol`` (relative) below the mean of the ``n_iter_no_change`` epochs before.
@@ -166,6 +184,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     ----------
     cluster_centers_ : ndarray of shape (n_clusters, n_features)
         The centroids ``μ`` in input space.
+    input_offset_ : ndarray of shape (n_features,) or None
+        The shift of the training units (see ``standardize``); None: no shift.
+    input_scale_ : float
+        The scale of the training units (1 without ``standardize``).
     labels_ : ndarray of shape (n_samples,)
         ``argmax_k γ_ik`` of the training data.
     n_clusters_ : int
@@ -175,9 +197,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     cluster_weights_ : ndarray of shape (n_clusters_,)
         The same array as ``weights_`` (named to go with ``n_clusters_``).
     loss_ : float
-        Final loss on all the training data: E1–E3 summed over all rows (divided by
-        ``n_samples × n_features`` if ``normalize_loss``), plus E4 with the mixture weights of
-        the whole data set.
+        Final loss on all the training data, in the training units: E1–E3 summed over all
+        rows (divided by ``n_samples × n_features`` if ``normalize_loss``), plus E4 with the
+        mixture weights of the whole data set.
     loss_curve_ : list of float
         Loss per epoch (sum over the batches of the epoch), the averaging epoch last.
     history_ : dict of str to list
@@ -199,7 +221,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     n_samples_seen_ : int
         After :meth:`partial_fit`: rows passed to the calls so far.
     module_ : ClusteringLayer
-        The trained torch module (on ``device_``).
+        The trained torch module (on ``device_``); it takes rows in the training units,
+        ``(x − input_offset_) / input_scale_``.
     device_ : torch.device
     n_features_in_ : int
     feature_names_in_ : ndarray of str
@@ -276,12 +299,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     2. *Refinement*: the ``K`` clusters left are trained with ``alpha`` as with an integer
        ``n_clusters`` (``n_epochs``, ``tol``, the averaging epoch).
 
-    The encoder starts as the posterior of the isotropic mixture with the k-means centroids:
-    ``W_k = μ_k / σ²``, ``b_k = −‖μ_k‖² / (2σ²)``; without biases, ``b_k`` is carried by the
-    direction ``v`` (least squares) along which ``x · v ≈ 1``. The pseudo-inverse encoder of
-    the integer case cannot separate more clusters than features and left most points softly
-    assigned: on Pendigits (16 features, 50 clusters) every cluster fell below the threshold
-    at once.
+    The encoder starts as the posterior of the isotropic mixture of the k-means partition (see
+    ``init``). The paper's pseudo-inverse encoder cannot separate more clusters than features
+    and left most points softly assigned: on Pendigits (16 features, 50 clusters) every
+    cluster fell below the threshold at once.
 
     What it needs, as measured (``tests/test_auto_k.py``, ``benchmarks/auto_k.py``):
     with the other defaults, ``prune_strength=4`` found the exact number of isotropic clusters
@@ -315,6 +336,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         "averaging": [BOOLEAN],
         "normalize_loss": [BOOLEAN],
         "bias": [BOOLEAN],
+        "standardize": [BOOLEAN],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "device": [DEVICE],
@@ -340,7 +362,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         n_init=1,
         averaging=True,
         normalize_loss=False,
-        bias=False,
+        bias=True,
+        standardize=True,
         tol=1e-3,
         n_iter_no_change=10,
         device="auto",
@@ -364,6 +387,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.averaging = averaging
         self.normalize_loss = normalize_loss
         self.bias = bias
+        self.standardize = standardize
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.device = device
@@ -378,7 +402,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
 
     @classmethod
     def from_paper(cls, dataset: str, **params) -> ClusteringModule:
-        """The CM as the authors ran it: tuned ``alpha`` and ``batch_size``, ``init="random"``.
+        """The CM as the authors ran it: tuned ``alpha`` and ``batch_size``, ``init="random"``,
+        no biases, trained in the data's own units (``standardize=False``).
 
         Known data sets: mnist, fashion_mnist, usps, cifar10, reuters10k, 20newsgroups, 10x73k,
         pendigits. ``n_clusters`` is the number of classes. Keyword arguments override or add
@@ -387,7 +412,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         Pendigits / USPS: random 66.7 / 62.2, k-means++ and one Lloyd step 65.7 / 63.9; see
         ``docs/results.md``).
         """
-        return cls(**{**paper.tuned(paper.CM_TUNED, dataset), "init": "random", **params})
+        paper_settings = {"init": "random", "bias": False, "standardize": False}
+        return cls(**{**paper.tuned(paper.CM_TUNED, dataset), **paper_settings, **params})
 
     # ------------------------------------------------------------------ validation
     def _check_params(self, X) -> tuple[float | np.ndarray, np.ndarray | None, int]:
@@ -452,6 +478,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
         seeds = restart_seeds(self.random_state, self.n_init, shard)
         checkpoints, seeds = open_checkpoints(self, X, seeds)
+        units = self._input_units(X, seeds[0], n_clusters)
         config = LoopConfig(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,
@@ -462,24 +489,24 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             description="CM",
             on_nan=self.on_nan,
             checkpoints=checkpoints,
+            min_steps=MIN_STEPS_PER_EPOCH,
         )
         runs = []
         with torch_runtime(num_threads=_training_threads(device, self.batch_size, X.shape[1])):
-            source = make_source(X, device, shard)
+            source = units.source(make_source(X, device, shard))
             for restart, seed in enumerate(seeds):
                 if checkpoints is not None:
                     checkpoints.start_restart(restart)
                 if auto:
-                    runs.append(self._fit_auto(X, source, alpha_t, init, config, seed, n_clusters))
+                    runs.append(
+                        self._fit_auto(X, source, alpha_t, init, config, seed, n_clusters, units)
+                    )
                 else:
-                    runs.append(self._fit_one(X, source, alpha_t, init, config, seed))
+                    runs.append(self._fit_one(X, source, alpha_t, init, config, seed, units))
             layer, loss, result = _best_run(runs, auto)
             self.labels_, counts = _labels_and_counts(layer, source)
         self._forget_stream()
-        self.module_ = layer
-        self.device_ = device
-        self._alpha_tensor = alpha_t
-        self.cluster_centers_ = layer.centroids().detach().cpu().numpy().astype(np.float64)
+        self._set_model(layer, device, alpha_t, units)
         self.n_clusters_ = layer.n_clusters
         self.weights_ = counts / source.n_samples
         self.cluster_weights_ = self.weights_
@@ -493,30 +520,69 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.converged_ = result.converged
         return self
 
-    def _fit_one(self, X, source, alpha, init, config, seed):
+    def _fit_one(self, X, source, alpha, init, config, seed, units):
         """One restart: initialise, train, and measure the final loss on all the data."""
         generator = cpu_generator(seed)
-        layer = self._initial_layer(X, init, seed, generator).to(source.device)
+        layer = self._initial_layer(X, init, seed, self.n_clusters, units, generator)
+        layer = layer.to(source.device)
         objective = CMObjective(layer, alpha, normalize=self.normalize_loss)
         optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
         result = train(objective, optimizer, source, config, generator)
         objective.write_back()
         return layer, _full_loss(layer, source, alpha, self.normalize_loss), result
 
-    def _initial_layer(self, X, init, seed: int, generator: torch.Generator) -> ClusteringLayer:
-        """The layer before training (integer ``n_clusters``): random, ``init`` or k-means on
-        at most ``init_sample_size`` rows of ``X``."""
-        layer = ClusteringLayer(X.shape[1], self.n_clusters, bias=self.bias)
+    def _initial_layer(
+        self, X, init, seed: int, n_clusters: int, units: InputUnits, generator: torch.Generator
+    ) -> ClusteringLayer:
+        """The layer before training, in the training ``units``: random, or the isotropic
+        mixture that the partition of at most ``init_sample_size`` rows of ``X`` by the
+        centroids ``init`` (or k-means') defines (:func:`aecm.init.posterior_layer`)."""
         if isinstance(self.init, str) and self.init == "random":
+            layer = ClusteringLayer(X.shape[1], n_clusters, bias=self.bias)
             layer.reset_parameters(generator=generator)
             return layer
+        sample = self._init_sample(X, seed)
         if init is None:
             # "kmeans++": seeding and one Lloyd step (the paper); "kmeans": Lloyd to the end
             lloyd_steps = 1 if self.init == "kmeans++" else 300
-            kmeans = KMeans(self.n_clusters, n_init=1, max_iter=lloyd_steps, random_state=seed)
-            init = kmeans.fit(self._init_sample(X, seed)).cluster_centers_
-        layer.init_from_centroids(torch.as_tensor(init, dtype=torch.float32))
-        return layer
+            kmeans = KMeans(n_clusters, n_init=1, max_iter=lloyd_steps, random_state=seed)
+            init = kmeans.fit(sample).cluster_centers_
+        # the partition's mixture in the data's units, then in the training units
+        distances = euclidean_distances(sample, init, squared=True) / units.scale**2
+        means = torch.as_tensor(units.apply(init))
+        mixture = Mixture.from_distances(means, torch.as_tensor(distances), X.shape[1])
+        rows = None
+        if not self.bias:  # the bias-free encoder is fitted to the sample's posteriors
+            dense = sample.toarray() if hasattr(sample, "toarray") else np.asarray(sample)
+            rows = torch.as_tensor(units.apply(dense))
+        return posterior_layer(mixture, bias=self.bias, x=rows)
+
+    def _input_units(self, X, seed: int, n_clusters: int) -> InputUnits:
+        """The units the CM trains in (``standardize``), measured on the initialisation sample;
+        refuses a sample with fewer distinct rows than clusters."""
+        sample = self._init_sample(X, seed)
+        distinct = _distinct_rows(sample)
+        if distinct < n_clusters:
+            where = "X has"
+            if sample.shape[0] < X.shape[0]:
+                where = f"the {sample.shape[0]} rows drawn for the initialisation have"
+            raise ValueError(
+                f"{where} only {distinct} distinct row{'s' * (distinct != 1)}, fewer than the "
+                f"{n_clusters} clusters asked for; lower n_clusters (or raise init_sample_size)."
+            )
+        if not self.standardize:
+            return InputUnits()
+        return InputUnits.standardizing(sample, center=self.bias)
+
+    def _set_model(self, layer, device, alpha, units: InputUnits) -> None:
+        """The fitted model: the layer (in the training units), its units, the centroids."""
+        self.module_, self.device_, self._alpha_tensor = layer, device, alpha
+        self.input_offset_ = units.offset
+        self.input_scale_ = units.scale
+        self.cluster_centers_ = units.invert(layer.centroids().detach().cpu().numpy())
+
+    def _units(self) -> InputUnits:
+        return InputUnits(self.input_offset_, self.input_scale_)
 
     def _init_sample(self, X, seed: int):
         """At most ``init_sample_size`` rows of ``X``, drawn without replacement from ``seed``."""
@@ -564,11 +630,13 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         device = resolve_device(self.device)
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
         seed = restart_seeds(self.random_state, 1)[0]
-        layer = self._initial_layer(X, init, seed, cpu_generator(seed)).to(device)
+        units = self._input_units(X, seed, self.n_clusters)
+        generator = cpu_generator(seed)
+        layer = self._initial_layer(X, init, seed, self.n_clusters, units, generator).to(device)
         objective = CMObjective(layer, alpha_t, normalize=self.normalize_loss)
         optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
         self._stream = _Stream(objective, optimizer, np.zeros(self.n_clusters))
-        self.module_, self.device_, self._alpha_tensor = layer, device, alpha_t
+        self._set_model(layer, device, alpha_t, units)
         self._reset_stream_attributes()
         return self._stream_step(X)
 
@@ -587,7 +655,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         started = time.perf_counter()
         threads = _training_threads(device, self.batch_size, X.shape[1])
         with torch_runtime(num_threads=threads):
-            source = make_source(X, device)
+            source = self._units().source(make_source(X, device))
             n_batches = source.n_batches(self.batch_size)
             before = stream.snapshot()
             batches = (
@@ -611,7 +679,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.n_batches_seen_ += n_batches
         self.n_samples_seen_ += source.n_samples
         layer = objective.layer
-        self.cluster_centers_ = layer.centroids().detach().cpu().numpy().astype(np.float64)
+        self.cluster_centers_ = self._units().invert(layer.centroids().detach().cpu().numpy())
         self.n_clusters_ = layer.n_clusters
         self.weights_ = stream.counts / self.n_samples_seen_
         self.cluster_weights_ = self.weights_
@@ -627,10 +695,11 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------------ n_clusters="auto"
-    def _fit_auto(self, X, source, alpha, init, config, seed, max_clusters):
+    def _fit_auto(self, X, source, alpha, init, config, seed, max_clusters, units):
         """One restart of the automatic number of clusters: pruning stage, then refinement."""
         generator = cpu_generator(seed)
-        layer = self._auto_initial_layer(X, init, seed, max_clusters).to(source.device)
+        layer = self._initial_layer(X, init, seed, max_clusters, units, generator)
+        layer = layer.to(source.device)
         objective = CMObjective(layer, alpha, normalize=self.normalize_loss)
         optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
         # α = 1 − λ σ²_max · scale / K, with scale the factor between the penalty per point
@@ -656,19 +725,6 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         n_iter = stage.n_iter + result.n_iter
         return objective.layer, loss, TrainingResult(history, n_iter, result.converged)
 
-    def _auto_initial_layer(self, X, init, seed: int, n_clusters: int) -> ClusteringLayer:
-        """``n_clusters`` clusters from k-means (or ``init``), encoder = mixture posterior."""
-        if isinstance(self.init, str) and self.init == "random":
-            layer = ClusteringLayer(X.shape[1], n_clusters, bias=self.bias)
-            layer.reset_parameters(generator=cpu_generator(seed))
-            return layer
-        sample = self._init_sample(X, seed)
-        if init is None:
-            lloyd_steps = 1 if self.init == "kmeans++" else 300
-            kmeans = KMeans(n_clusters, n_init=1, max_iter=lloyd_steps, random_state=seed)
-            init = kmeans.fit(sample).cluster_centers_
-        return posterior_layer(sample, init, self.bias)
-
     # ------------------------------------------------------------------ inference
     def _soft_assignments(self, layer: ClusteringLayer, source: BatchSource) -> np.ndarray:
         with torch.no_grad():
@@ -678,7 +734,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     def _source(self, X) -> BatchSource:
         check_is_fitted(self)
         X = validate_input(self, X, reset=False, float32=True, out_of_core=True)
-        return X, make_source(X, self.device_)
+        return X, self._units().source(make_source(X, self.device_))
 
     def predict_proba(self, X):
         """Soft assignments ``γ`` (n_samples × n_clusters); rows sum to one."""
@@ -719,6 +775,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             labels_=torch.from_numpy(self.labels_.astype(np.int64)),
             weights_=torch.from_numpy(self.weights_),
         )
+        if self.input_offset_ is not None:
+            tensors["input_offset_"] = torch.from_numpy(self.input_offset_)
         meta = {name: getattr(self, name) for name in _SAVED_ATTRIBUTES if hasattr(self, name)}
         return tensors, meta
 
@@ -732,6 +790,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.module_, self.device_ = layer, device
         alpha = self.alpha if isinstance(self.alpha, Real) else np.sort(np.asarray(self.alpha))
         self._alpha_tensor = torch.as_tensor(alpha, dtype=torch.float32, device=device)
+        offset = tensors.get("input_offset_")  # models saved before 0.x train in the data's units
+        self.input_offset_ = None if offset is None else offset.cpu().numpy()
+        self.input_scale_ = float(meta.pop("input_scale_", 1.0))
         self.cluster_centers_ = tensors["cluster_centers_"].cpu().numpy()
         self.labels_ = tensors["labels_"].cpu().numpy()
         self.weights_ = tensors["weights_"].cpu().numpy()
@@ -758,6 +819,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
 #: Fitted attributes saved in the JSON part of a saved model.
 _SAVED_ATTRIBUTES = (
     "n_clusters_",
+    "input_scale_",
     "n_batches_seen_",
     "n_samples_seen_",
     "loss_",
@@ -768,6 +830,18 @@ _SAVED_ATTRIBUTES = (
     "n_features_in_",
     "feature_names_in_",
 )
+
+
+#: Optimiser steps an epoch takes at least (:class:`aecm.training.LoopConfig`'s ``min_steps``):
+#: a data set smaller than this many batches is passed over several times per epoch.
+MIN_STEPS_PER_EPOCH = 20
+
+
+def _distinct_rows(sample) -> int:
+    """The number of distinct rows of a dense or sparse array."""
+    dense = sample.toarray() if hasattr(sample, "toarray") else np.asarray(sample)
+    dense = np.ascontiguousarray(dense)
+    return len(np.unique(dense.view(np.dtype((np.void, dense.dtype.itemsize * dense.shape[1])))))
 
 
 @dataclass

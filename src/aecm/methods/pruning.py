@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.sparse as sp
 import scipy.sparse.linalg
 import torch
 
@@ -28,7 +27,6 @@ __all__ = [
     "best_restart",
     "default_max_clusters",
     "extend_history",
-    "posterior_layer",
     "prune_clusters",
 ]
 
@@ -137,51 +135,6 @@ def prune_clusters(
         if _settled(snapshots, epoch - window):
             break
     return PruningResult(objective, optimizer, history, pruned, ids, epoch)
-
-
-def posterior_layer(X, centroids, bias: bool) -> ClusteringLayer:
-    """A :class:`~aecm.nn.ClusteringLayer` whose decoder is ``centroids`` and whose encoder is
-    the posterior of the isotropic mixture with those centroids (see :func:`posterior_encoder`).
-
-    The pseudo-inverse encoder of the paper cannot separate more clusters than features and
-    leaves most points softly assigned: on Pendigits (16 features, 50 clusters) every cluster
-    fell below the threshold at once.
-    """
-    centroids = np.asarray(centroids, dtype=np.float64)
-    layer = ClusteringLayer(centroids.shape[1], centroids.shape[0], bias=bias)
-    weight, offset = posterior_encoder(X, centroids, bias)
-    with torch.no_grad():
-        layer.decoder_weight.copy_(torch.as_tensor(centroids))
-        layer.encoder_weight.copy_(torch.as_tensor(weight))
-        if bias:
-            layer.encoder_bias.copy_(torch.as_tensor(offset))
-            layer.decoder_bias.zero_()
-    return layer
-
-
-def posterior_encoder(X, centroids: np.ndarray, bias: bool):
-    """Encoder weights whose softmax is the posterior of an isotropic mixture with equal weights.
-
-    ``W_k = μ_k / σ²`` and ``b_k = −‖μ_k‖² / (2σ²)``, ``σ²`` being the mean squared distance
-    per feature of the rows of ``X`` to their nearest centroid. Without biases, ``b_k`` rides
-    on the direction ``v`` that best solves ``X v = 1`` (least squares): ``W_k + b_k v``. When
-    no such direction exists (centred data), ``v`` is near zero and the encoder is ``μ_k / σ²``.
-    """
-    centroids = np.asarray(centroids, dtype=np.float64)
-    sq_norms = np.einsum("kd,kd->k", centroids, centroids)
-    x_sq = np.asarray(X.multiply(X).sum(axis=1)).ravel() if sp.issparse(X) else (X * X).sum(1)
-    distances = x_sq[:, None] - 2.0 * np.asarray(X @ centroids.T) + sq_norms[None, :]
-    variance = max(float(np.maximum(distances.min(axis=1), 0.0).mean()) / X.shape[1], 1e-12)
-    weight = centroids / variance
-    offset = -sq_norms / (2.0 * variance)
-    if bias:
-        return weight, offset
-    ones = np.ones(X.shape[0])
-    if sp.issparse(X):
-        direction = scipy.sparse.linalg.lsqr(X, ones)[0]
-    else:
-        direction = np.linalg.lstsq(np.asarray(X, dtype=np.float64), ones, rcond=None)[0]
-    return weight + offset[:, None] * direction[None, :], None
 
 
 def best_restart(n_clusters: Sequence[int], losses: Sequence[float], auto: bool) -> int:

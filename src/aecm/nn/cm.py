@@ -7,7 +7,7 @@ The CM is a one-hidden-layer autoencoder whose hidden layer is a softmax:
   ``x̂ = γ μ`` with the centroids ``μ_k = V_k + c``.
 
 This file holds the tensors and nothing else: the loss is in :mod:`aecm.losses`, training in
-:mod:`aecm.training`.
+:mod:`aecm.training`, the starts from a mixture in :mod:`aecm.init`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["ClusteringLayer", "mixture_em", "partition_posteriors"]
+__all__ = ["ClusteringLayer"]
 
 
 class ClusteringLayer(nn.Module):
@@ -30,7 +30,7 @@ class ClusteringLayer(nn.Module):
         Number of clusters ``K``.
     bias : bool, default=False
         Whether the encoder and decoder have biases ``b`` and ``c`` (the authors' PyTorch
-        example has none).
+        example has none; their TensorFlow module has them).
 
     Attributes
     ----------
@@ -94,46 +94,6 @@ class ClusteringLayer(nn.Module):
             self.encoder_bias.zero_()
             self.decoder_bias.zero_()
 
-    def fit_encoder(self, x: Tensor, targets: Tensor, max_iter: int = 100) -> None:
-        """Fit the encoder (``W``, and ``b`` if present) so that ``γ`` reproduces ``targets``.
-
-        ``targets`` are either hard labels (int, shape ``(n,)``) or soft assignments (float,
-        shape ``(n, K)``, rows summing to one). Multinomial logistic regression: the
-        cross-entropy of the softmax against the targets, minimised by L-BFGS for ``max_iter``
-        iterations from the current encoder; the decoder is left as it is.
-
-        AE-CM fits it after :meth:`init_from_centroids` to the posteriors of the isotropic
-        mixture at a k-means solution (:func:`partition_posteriors`). Hard labels of separable
-        clusters drive the weights to infinity: the fitted ``γ`` are then exactly 0 or 1, no
-        gradient reaches the encoder, and training moves the embedding across the frozen
-        boundaries (on Pendigits this took AE-CM from ACC 0.71 to 0.50 in five joint epochs).
-        """
-        weights = [self.encoder_weight] + (
-            [self.encoder_bias] if self.encoder_bias is not None else []
-        )
-        x = x.detach().to(self.encoder_weight.device, self.encoder_weight.dtype)
-        if targets.ndim == 1:
-            targets = torch.as_tensor(targets, device=x.device, dtype=torch.long)
-        else:
-            targets = targets.detach().to(x.device, x.dtype)
-        start = [w.detach().clone() for w in weights]
-        optimizer = torch.optim.LBFGS(weights, max_iter=max_iter, line_search_fn="strong_wolfe")
-
-        def closure() -> Tensor:
-            optimizer.zero_grad()
-            loss = F.cross_entropy(self.logits(x), targets)
-            loss.backward()
-            return loss
-
-        with torch.enable_grad():
-            optimizer.step(closure)
-        with torch.no_grad():
-            if not all(torch.isfinite(w).all() for w in weights):  # keep the encoder it had
-                for weight, value in zip(weights, start, strict=True):
-                    weight.copy_(value)
-        for weight in weights:
-            weight.grad = None
-
     def centroids(self) -> Tensor:
         """The centroids ``μ = V + c`` (K × d), differentiable."""
         if self.decoder_bias is None:
@@ -157,45 +117,3 @@ class ClusteringLayer(nn.Module):
             f"in_features={self.in_features}, n_clusters={self.n_clusters}, "
             f"bias={self.encoder_bias is not None}"
         )
-
-
-@torch.no_grad()
-def partition_posteriors(x: Tensor, centroids: Tensor, labels: Tensor) -> Tensor:
-    """Posteriors ``γ`` (n × K) of the isotropic Gaussian mixture that a hard partition defines.
-
-    The mixture has the given centroids, weights ``π_k`` = the clusters' shares of the points
-    and one variance ``σ²`` = the mean squared distance of a point to its centroid per
-    dimension (the maximum-likelihood values for the partition), so
-    ``γ_ik ∝ π_k exp(−‖x_i − μ_k‖² / 2σ²)``: the CM's soft assignments when it equals that
-    mixture (paper-notes §1). Empty clusters get weight 0 only up to a floor of ``1e-12``.
-    """
-    n, p = x.shape
-    labels = torch.as_tensor(labels, device=x.device, dtype=torch.long)
-    distances = torch.cdist(x, centroids.to(x.dtype)).square()
-    variance = distances.gather(1, labels[:, None]).mean().clamp_min(1e-12) / p
-    weights = torch.bincount(labels, minlength=centroids.shape[0]).to(x.dtype) / n
-    return torch.softmax(weights.clamp_min(1e-12).log() - distances / (2 * variance), dim=1)
-
-
-@torch.no_grad()
-def mixture_em(x: Tensor, centroids: Tensor, n_iter: int) -> tuple[Tensor, Tensor]:
-    """``n_iter`` EM iterations of the isotropic Gaussian mixture on ``x``, from ``centroids``.
-
-    The start is the mixture that the partition of ``x`` by nearest centroid defines
-    (:func:`partition_posteriors`); each iteration sets the weights, means and shared variance
-    from the posteriors (M-step), then the posteriors from them (E-step). A component that
-    loses all its mass keeps its mean. Returns the means (K × p) and the posteriors (n × K),
-    in the dtype of ``x``.
-    """
-    n, p = x.shape
-    means = centroids.to(x.dtype).clone()
-    gamma = partition_posteriors(x, means, torch.cdist(x, means).argmin(dim=1))
-    for _ in range(n_iter):
-        mass = gamma.sum(dim=0)
-        alive = mass > 1e-12 * n
-        means[alive] = (gamma.T @ x)[alive] / mass[alive, None]
-        distances = torch.cdist(x, means).square()
-        variance = ((gamma * distances).sum() / (n * p)).clamp_min(1e-12)
-        log_weights = (mass / n).clamp_min(1e-12).log()
-        gamma = torch.softmax(log_weights - distances / (2 * variance), dim=1)
-    return means, gamma
