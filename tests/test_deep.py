@@ -233,7 +233,7 @@ def test_values_too_large_for_float32_are_refused_not_turned_into_nan(blobs, est
 def test_aecm_refine_iter_sets_the_cm_to_em_on_the_final_embedding(blobs, aekm):
     import torch
 
-    from aecm.nn.cm import mixture_em
+    from aecm.init import mixture_em
 
     X, y = blobs
     params = {**SMALL, "cm_epochs": 2, "n_epochs": 2, "pretrained": aekm, "random_state": 0}
@@ -241,9 +241,10 @@ def test_aecm_refine_iter_sets_the_cm_to_em_on_the_final_embedding(blobs, aekm):
     refined = AECM(3, refine_iter=10, **params).fit(X)
     z = plain.transform(X)
     np.testing.assert_array_equal(refined.transform(X), z)  # the same network: refining is last
-    means, posteriors = mixture_em(
+    mixture, posteriors = mixture_em(
         torch.as_tensor(z, dtype=torch.float64), torch.as_tensor(plain.cluster_centers_), 10
     )
+    means = mixture.means
     np.testing.assert_allclose(refined.cluster_centers_, means.numpy(), atol=1e-5)
     agree = (refined.predict(X) == posteriors.argmax(1).numpy()).mean()
     assert agree > 0.99, agree

@@ -208,21 +208,30 @@ def test_init_sample_size_bounds():
 
 # ------------------------------------------------------------------ partial_fit
 def test_partial_fit_takes_the_steps_of_fit():
-    """One partial_fit on the rows in fit's shuffled order = one epoch of fit, bit for bit."""
+    """One partial_fit on the rows in fit's shuffled order = one epoch of fit, bit for bit
+    (in the data's units: standardised, the units measured on the permuted rows differ from
+    fit's in the last bits, and the centroids agree to float32 rounding)."""
     X, _ = blobs(1000)
     init = X[:3].astype(np.float64)
-    params = dict(init=init, n_epochs=1, averaging=False, tol=0.0, batch_size=64)
-    fitted = cm(**params).fit(X)
+    # 32 batches: an epoch of fit is one pass (it takes at least 20 steps)
+    params = dict(init=init, n_epochs=1, averaging=False, tol=0.0, batch_size=32)
     perm = torch.randperm(len(X), generator=cpu_generator(restart_seeds(0, 1)[0])).numpy()
-    streamed = cm(**params).partial_fit(X[perm])
-    np.testing.assert_array_equal(streamed.cluster_centers_, fitted.cluster_centers_)
-    assert streamed.n_batches_seen_ == 16 and streamed.n_samples_seen_ == 1000
-    assert streamed.history_["loss"][0] == pytest.approx(fitted.history_["loss"][0], rel=1e-6)
+    for standardize in (False, True):
+        fitted = cm(**params, standardize=standardize).fit(X)
+        streamed = cm(**params, standardize=standardize).partial_fit(X[perm])
+        if standardize:
+            np.testing.assert_allclose(streamed.cluster_centers_, fitted.cluster_centers_, 1e-4)
+            continue
+        np.testing.assert_array_equal(streamed.cluster_centers_, fitted.cluster_centers_)
+        assert streamed.n_batches_seen_ == 32 and streamed.n_samples_seen_ == 1000
+        assert streamed.history_["loss"][0] == pytest.approx(fitted.history_["loss"][0], rel=1e-6)
 
 
 def test_partial_fit_chunks_continue_one_another():
     X, _ = blobs(1024)
-    params = dict(init=X[:3].astype(np.float64), batch_size=128)
+    # the training units come from the first chunk: in the data's own units the two streams
+    # take the same steps
+    params = dict(init=X[:3].astype(np.float64), batch_size=128, standardize=False)
     whole = cm(**params).partial_fit(X)
     parts = cm(**params).partial_fit(X[:512]).partial_fit(X[512:])
     np.testing.assert_array_equal(parts.cluster_centers_, whole.cluster_centers_)

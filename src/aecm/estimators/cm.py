@@ -244,7 +244,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     gives exactly the fit of the same array in memory, a larger one another order of batches.
     What stays in memory is ``labels_`` (one int64 per row) and the outputs asked for.
 
-    **Streaming** (:meth:`partial_fit`). Each call takes one Adam step per ``batch_size`` rows
+    **Streaming** (:meth:`partial_fit`). The first call measures the training units (see
+    ``standardize``) on its chunk. Each call takes one Adam step per ``batch_size`` rows
     of the chunk, in order, with the loss of :meth:`fit`: E1–E3 summed over the batch (divided
     by its ``rows × n_features`` with ``normalize_loss``) and E4 with the batch's own mixture
     weights ``π̂``. The loss uses no total number of samples, so a step of ``partial_fit`` is
@@ -478,7 +479,8 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
         seeds = restart_seeds(self.random_state, self.n_init, shard)
         checkpoints, seeds = open_checkpoints(self, X, seeds)
-        units = self._input_units(X, seeds[0], n_clusters)
+        sample = self._init_sample(X, seeds[0])  # also the first restart's
+        units = self._input_units(X, sample, n_clusters)
         config = LoopConfig(
             n_epochs=self.n_epochs,
             batch_size=self.batch_size,
@@ -497,12 +499,15 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             for restart, seed in enumerate(seeds):
                 if checkpoints is not None:
                     checkpoints.start_restart(restart)
+                if restart > 0:
+                    sample = self._init_sample(X, seed)
+                start = (sample, units)
                 if auto:
                     runs.append(
-                        self._fit_auto(X, source, alpha_t, init, config, seed, n_clusters, units)
+                        self._fit_auto(X, source, alpha_t, init, config, seed, n_clusters, start)
                     )
                 else:
-                    runs.append(self._fit_one(X, source, alpha_t, init, config, seed, units))
+                    runs.append(self._fit_one(X, source, alpha_t, init, config, seed, start))
             layer, loss, result = _best_run(runs, auto)
             self.labels_, counts = _labels_and_counts(layer, source)
         self._forget_stream()
@@ -520,10 +525,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         self.converged_ = result.converged
         return self
 
-    def _fit_one(self, X, source, alpha, init, config, seed, units):
+    def _fit_one(self, X, source, alpha, init, config, seed, start):
         """One restart: initialise, train, and measure the final loss on all the data."""
         generator = cpu_generator(seed)
-        layer = self._initial_layer(X, init, seed, self.n_clusters, units, generator)
+        layer = self._initial_layer(X, init, seed, self.n_clusters, start, generator)
         layer = layer.to(source.device)
         objective = CMObjective(layer, alpha, normalize=self.normalize_loss)
         optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
@@ -532,16 +537,17 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         return layer, _full_loss(layer, source, alpha, self.normalize_loss), result
 
     def _initial_layer(
-        self, X, init, seed: int, n_clusters: int, units: InputUnits, generator: torch.Generator
+        self, X, init, seed: int, n_clusters: int, start: tuple, generator: torch.Generator
     ) -> ClusteringLayer:
-        """The layer before training, in the training ``units``: random, or the isotropic
-        mixture that the partition of at most ``init_sample_size`` rows of ``X`` by the
-        centroids ``init`` (or k-means') defines (:func:`aecm.init.posterior_layer`)."""
+        """The layer before training, in the training units: random, or the isotropic mixture
+        that the partition of the initialisation sample by the centroids ``init`` (or
+        k-means') defines (:func:`aecm.init.posterior_layer`). ``start``: the sample (at most
+        ``init_sample_size`` rows of ``X``) and the training units."""
         if isinstance(self.init, str) and self.init == "random":
             layer = ClusteringLayer(X.shape[1], n_clusters, bias=self.bias)
             layer.reset_parameters(generator=generator)
             return layer
-        sample = self._init_sample(X, seed)
+        sample, units = start
         if init is None:
             # "kmeans++": seeding and one Lloyd step (the paper); "kmeans": Lloyd to the end
             lloyd_steps = 1 if self.init == "kmeans++" else 300
@@ -557,10 +563,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             rows = torch.as_tensor(units.apply(dense))
         return posterior_layer(mixture, bias=self.bias, x=rows)
 
-    def _input_units(self, X, seed: int, n_clusters: int) -> InputUnits:
-        """The units the CM trains in (``standardize``), measured on the initialisation sample;
-        refuses a sample with fewer distinct rows than clusters."""
-        sample = self._init_sample(X, seed)
+    def _input_units(self, X, sample, n_clusters: int) -> InputUnits:
+        """The units the CM trains in (``standardize``), measured on the initialisation
+        ``sample`` of ``X``; refuses a sample with fewer distinct rows than clusters."""
         distinct = _distinct_rows(sample)
         if distinct < n_clusters:
             where = "X has"
@@ -630,9 +635,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         device = resolve_device(self.device)
         alpha_t = torch.as_tensor(alpha, dtype=torch.float32, device=device)
         seed = restart_seeds(self.random_state, 1)[0]
-        units = self._input_units(X, seed, self.n_clusters)
-        generator = cpu_generator(seed)
-        layer = self._initial_layer(X, init, seed, self.n_clusters, units, generator).to(device)
+        sample = self._init_sample(X, seed)
+        units = self._input_units(X, sample, self.n_clusters)
+        start, generator = (sample, units), cpu_generator(seed)
+        layer = self._initial_layer(X, init, seed, self.n_clusters, start, generator).to(device)
         objective = CMObjective(layer, alpha_t, normalize=self.normalize_loss)
         optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
         self._stream = _Stream(objective, optimizer, np.zeros(self.n_clusters))
@@ -695,10 +701,10 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
             self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------------ n_clusters="auto"
-    def _fit_auto(self, X, source, alpha, init, config, seed, max_clusters, units):
+    def _fit_auto(self, X, source, alpha, init, config, seed, max_clusters, start):
         """One restart of the automatic number of clusters: pruning stage, then refinement."""
         generator = cpu_generator(seed)
-        layer = self._initial_layer(X, init, seed, max_clusters, units, generator)
+        layer = self._initial_layer(X, init, seed, max_clusters, start, generator)
         layer = layer.to(source.device)
         objective = CMObjective(layer, alpha, normalize=self.normalize_loss)
         optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
