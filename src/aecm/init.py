@@ -59,7 +59,7 @@ class Mixture:
         its centroid per dimension. ``labels`` None: each row's nearest mean."""
         x = x.double()
         means = means.to(x)
-        return cls.from_distances(means, torch.cdist(x, means).square(), x.shape[1], labels)
+        return cls.from_distances(means, squared_distances(x, means), x.shape[1], labels)
 
     @classmethod
     def from_distances(
@@ -81,21 +81,29 @@ class Mixture:
     def n_clusters(self) -> int:
         return self.means.shape[0]
 
-    def logits(self, x: Tensor) -> Tensor:
-        """``log π_k − ‖x_i − μ_k‖² / (2σ²)`` (n × K): the log-posteriors up to a row constant."""
-        distances = torch.cdist(x.double(), self.means.to(x.device)).square()
-        log_weights = self.weights.to(x.device).clamp_min(_FLOOR).log()
+    def logits(self, x: Tensor, distances: Tensor | None = None) -> Tensor:
+        """``log π_k − ‖x_i − μ_k‖² / (2σ²)`` (n × K): the log-posteriors up to a row constant.
+        ``distances``: those squared distances, if already computed."""
+        if distances is None:
+            distances = squared_distances(x.double(), self.means.to(x.device))
+        log_weights = self.weights.to(distances.device).clamp_min(_FLOOR).log()
         return log_weights - distances / (2.0 * self.variance)
 
-    def posteriors(self, x: Tensor) -> Tensor:
+    def posteriors(self, x: Tensor, distances: Tensor | None = None) -> Tensor:
         """``γ`` (n × K, float64): the posterior of each component for each row of ``x``."""
-        return torch.softmax(self.logits(x), dim=1)
+        return torch.softmax(self.logits(x, distances), dim=1)
 
     def encoder(self) -> tuple[Tensor, Tensor]:
         """``W`` (K × d) and ``b`` (K,) with ``softmax(x Wᵀ + b)`` = :meth:`posteriors`."""
         sq_norms = self.means.square().sum(dim=1)
         bias = self.weights.clamp_min(_FLOOR).log() - sq_norms / (2.0 * self.variance)
         return self.means / self.variance, bias
+
+
+def squared_distances(x: Tensor, means: Tensor) -> Tensor:
+    """``‖x_i − μ_k‖²`` (n × K) by ``‖x‖² − 2 x μᵀ + ‖μ‖²`` (one matrix product), at least 0."""
+    sq = x.square().sum(dim=1, keepdim=True) - 2.0 * (x @ means.T) + means.square().sum(dim=1)
+    return sq.clamp_min_(0.0)
 
 
 def partition_posteriors(x: Tensor, centroids: Tensor, labels: Tensor) -> Tensor:
@@ -122,9 +130,10 @@ def mixture_em(x: Tensor, centroids: Tensor, n_iter: int) -> tuple[Mixture, Tens
         means = mixture.means.clone()
         alive = mass > _FLOOR * n
         means[alive] = (gamma.T @ x)[alive] / mass[alive, None]
-        within = float((gamma * torch.cdist(x, means).square()).sum())
+        distances = squared_distances(x, means)
+        within = float((gamma * distances).sum())
         mixture = Mixture(means, mass / n, max(within / (n * d), _FLOOR))
-        gamma = mixture.posteriors(x)
+        gamma = mixture.posteriors(x, distances)
     return mixture, gamma
 
 
