@@ -305,22 +305,14 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
     and left most points softly assigned: on Pendigits (16 features, 50 clusters) every
     cluster fell below the threshold at once.
 
-    What it needs, as measured (``tests/test_auto_k.py``, ``benchmarks/auto_k.py``):
-    with the other defaults, ``prune_strength=4`` found the exact number of isotropic clusters
-    4σ to 8σ apart in 32 of 32 cells (``K`` from 3 to 20, 2000 and 6000 rows); 2 and 6 also
-    32, 8 only 28 (it merged clusters 4σ apart). With unequal weights 4 gave 16 of 16, 6 gave
-    15. Clusters 3σ apart are beyond it (3 of 16). Pruning moves at Adam's pace (about
-    ``learning_rate`` per step), so it needs steps, not epochs: with few batches per epoch
-    (small data sets) lower ``batch_size`` or raise ``n_epochs``. E4 uses the batch's weights,
-    so small batches make the prior noisy: with ``prune_strength=8`` and batches of 64, 20
-    clusters of 50 to 150 points collapsed to 1, 3, 8 or 19 in 4 cells of 8; with 4, batches
-    of 16 still kept 19 or 20. Without biases
-    ``softmax(W x)`` cuts space into cones from the origin and cannot separate clusters that
-    surround it: on centred data use ``bias=True`` (non-negative data, as in the paper's data
-    sets, are fine). On real data with no clear cluster structure the number found falls
-    steadily with ``prune_strength`` and with training time rather than settling: with the
-    defaults Pendigits gave 23 to 26 clusters, USPS 24 to 27 (still pruning when the 150
-    epochs ran out), MNIST 13, 12 and 9 (3 seeds), all for 10 classes (``docs/results.md``).
+    What it finds (``docs/results.md``, "Choosing the number of clusters"): the exact number
+    of isotropic clusters 4σ to 8σ apart (``K`` from 3 to 20), and on real data with no clear
+    cluster structure a number that falls steadily with ``prune_strength`` and with training
+    time rather than settling (Pendigits and USPS, 10 classes: 20 to 26). Pruning moves at
+    Adam's pace (about ``learning_rate`` per step), so it needs steps, not epochs: with the
+    defaults, 4 clusters 8σ apart out of 12 took about 90 epochs. E4 uses the batch's weights,
+    so small batches make the prior noisy. Without biases ``softmax(W x)`` cannot separate
+    clusters that surround the origin (see ``bias``).
     With restarts (``n_init``), the most frequent number of clusters wins (the smaller on ties),
     then the lowest final loss.
     """
