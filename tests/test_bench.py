@@ -17,7 +17,7 @@ from aecm import bench, datasets
 from aecm.bench import results as results_module
 from aecm.bench.methods import METHODS, Method
 from aecm.cli import main
-from conftest import DATA_DIR
+from conftest import data_home
 
 
 def _rows(folder):
@@ -50,6 +50,7 @@ def _row(method="kmeans", dataset="pendigits", seed=0, acc=0.5, seconds=1.0, **e
 
 # ------------------------------------------------------------------ running and resuming
 def test_rows_are_written_resumed_and_forced(tmp_path):
+    home = data_home("pendigits")
     out = tmp_path / "results"
     summary = bench.run_bench(
         "cm,kmeans",
@@ -57,7 +58,7 @@ def test_rows_are_written_resumed_and_forced(tmp_path):
         2,
         "quick",
         out,
-        data_home=DATA_DIR,
+        data_home=home,
         device="cpu",
         threads=1,
         log=None,
@@ -80,12 +81,12 @@ def test_rows_are_written_resumed_and_forced(tmp_path):
     assert params["alpha"] == 13.0 and params["batch_size"] == 80  # the paper's tuned values
     assert json.loads(rows[1]["params"])["n_init"] == 10
 
-    again = bench.run_bench("cm,kmeans", "pendigits", 2, "quick", out, data_home=DATA_DIR, log=None)
+    again = bench.run_bench("cm,kmeans", "pendigits", 2, "quick", out, data_home=home, log=None)
     assert (again.ran, again.skipped) == (0, 4)
     assert _rows(out) == rows  # nothing redone: same rows, same timestamps
 
     forced = bench.run_bench(
-        "kmeans", "pendigits", 2, "quick", out, force=True, data_home=DATA_DIR, threads=1, log=None
+        "kmeans", "pendigits", 2, "quick", out, force=True, data_home=home, threads=1, log=None
     )
     assert (forced.ran, forced.skipped) == (2, 0)
     newer = _rows(out)
@@ -97,7 +98,8 @@ def test_rows_are_written_resumed_and_forced(tmp_path):
 @pytest.fixture
 def small_pendigits(tmp_path, monkeypatch):
     """The first 600 rows of Pendigits registered as the data set "pendigits600"."""
-    X, y = datasets.load_pendigits(DATA_DIR)
+    home = data_home("pendigits")
+    X, y = datasets.load_pendigits(home)
     folder = tmp_path / "data"
     folder.mkdir()
     np.savez(folder / "pendigits600.npz", X=X[:600], y=y[:600])
@@ -138,6 +140,8 @@ def test_deep_methods_share_one_pretrained_autoencoder(tmp_path, monkeypatch, sm
 
 
 def test_ctrl_c_keeps_the_finished_rows_and_the_file_valid(tmp_path, monkeypatch):
+    home = data_home("pendigits")
+
     def interrupt(cell, pretrained):
         raise KeyboardInterrupt
 
@@ -145,7 +149,7 @@ def test_ctrl_c_keeps_the_finished_rows_and_the_file_valid(tmp_path, monkeypatch
     out = tmp_path / "results"
     with pytest.raises(KeyboardInterrupt):
         bench.run_bench(
-            "kmeans,boom", "pendigits", 1, "quick", out, data_home=DATA_DIR, threads=1, log=None
+            "kmeans,boom", "pendigits", 1, "quick", out, data_home=home, threads=1, log=None
         )
     assert [r["method"] for r in _rows(out)] == ["kmeans"]
     assert len(bench.read_results(out / "results.csv")) == 1
@@ -168,6 +172,7 @@ def test_a_row_being_written_when_ctrl_c_comes_is_completed_first(tmp_path, monk
 
 # ------------------------------------------------------------------ refusals
 def test_corrupted_results_are_refused_with_the_row_number(tmp_path, capsys):
+    home = data_home("pendigits")
     path = tmp_path / "results.csv"
     for seed in range(3):
         results_module.append_row(path, _row(seed=seed))
@@ -176,7 +181,7 @@ def test_corrupted_results_are_refused_with_the_row_number(tmp_path, capsys):
     path.write_text("".join(lines))
     before = path.read_bytes()
     with pytest.raises(bench.ResultsError, match=r"row 2 \(line 3\) is invalid: nmi 'abc'"):
-        bench.run_bench("kmeans", "pendigits", 1, "quick", tmp_path, data_home=DATA_DIR, log=None)
+        bench.run_bench("kmeans", "pendigits", 1, "quick", tmp_path, data_home=home, log=None)
     with pytest.raises(bench.ResultsError, match="row 2"):
         bench.write_report(tmp_path)
     argv = ["bench", "--methods", "kmeans", "--datasets", "pendigits", "--out", str(tmp_path)]
@@ -294,12 +299,13 @@ def test_report_command(tmp_path, capsys):
 
 
 def test_command_line_run(tmp_path, capsys):
+    home = data_home("pendigits")
     argv = ["bench", "--methods", "kmeans", "--datasets", "Pendigits", "--seeds", "1"]
     argv += [
         "--out",
         str(tmp_path),
         "--data-home",
-        str(DATA_DIR),
+        str(home),
         "--device",
         "cpu",
         "--threads",

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from aecm import datasets
 from aecm.cli import main
-from conftest import DATA_DIR
+from conftest import data_home
 
 EXPECTED = {  # name: (n, d, K, sparse)
     "mnist": (70000, 784, 10, False),
@@ -29,8 +29,9 @@ EXPECTED = {  # name: (n, d, K, sparse)
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_shipped_data_sets_load_as_documented(name):
+    home = data_home(name)
     n, d, k, sparse = EXPECTED[name]
-    X, y = getattr(datasets, f"load_{name}")(data_home=DATA_DIR)
+    X, y = getattr(datasets, f"load_{name}")(data_home=home)
     assert X.shape == (n, d) and y.shape == (n,)
     assert X.dtype == np.float32 and y.dtype == np.int64
     assert sp.issparse(X) == sparse
@@ -40,7 +41,8 @@ def test_shipped_data_sets_load_as_documented(name):
 
 
 def test_environment_variable_and_name_lookup(monkeypatch):
-    monkeypatch.setenv("AECM_DATA", str(DATA_DIR))
+    home = data_home("pendigits")
+    monkeypatch.setenv("AECM_DATA", str(home))
     X, y = datasets.load("Pendigits")
     assert X.shape == (10992, 16) and np.bincount(y)[0] == 1143
     X, y = datasets.load("digits")
@@ -65,14 +67,16 @@ def test_wrong_shape_is_refused(tmp_path):
 
 # ------------------------------------------------------------------ checksums of local files
 def test_check_file_knows_the_distributed_copies():
-    status = datasets.check_file("pendigits", DATA_DIR)
+    home = data_home("pendigits")
+    status = datasets.check_file("pendigits", home)
     assert status.verdict == "ok" and status.sha256 == datasets.DATASETS["pendigits"].file_sha256
-    X, _ = datasets.load("pendigits", DATA_DIR, verify=True)
+    X, _ = datasets.load("pendigits", home, verify=True)
     assert X.shape == (10992, 16)
 
 
 def test_damaged_or_unknown_file_fails_verification(tmp_path):
-    shutil.copy(DATA_DIR / "pendigits.npz", tmp_path / "pendigits.npz")
+    home = data_home("pendigits")
+    shutil.copy(home / "pendigits.npz", tmp_path / "pendigits.npz")
     with open(tmp_path / "pendigits.npz", "ab") as handle:
         handle.write(b"\0")  # still loads as a zip, but the bytes changed
     with pytest.raises(datasets.ChecksumError, match=r"checksum mismatch: sha256 .* expected 5316"):
@@ -88,9 +92,10 @@ def test_damaged_or_unknown_file_fails_verification(tmp_path):
 
 # ------------------------------------------------------------------ aecm datasets list
 def test_list_shows_folder_sizes_and_presence(capsys, tmp_path):
-    assert main(["datasets", "list", "--data-home", str(DATA_DIR)]) == 0
+    home = data_home("pendigits")
+    assert main(["datasets", "list", "--data-home", str(home)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"Data folder: {DATA_DIR} (from --data-home)")
+    assert out.startswith(f"Data folder: {home} (from --data-home)")
     row = next(line for line in out.splitlines() if line.startswith("| pendigits"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells == ["pendigits", "10,992", "16", "10", "x / 100", "pendigits.npz", "yes", "yes"]
@@ -103,7 +108,8 @@ def test_list_shows_folder_sizes_and_presence(capsys, tmp_path):
 
 
 def test_list_follows_the_environment_variable(capsys, monkeypatch):
-    monkeypatch.setenv("AECM_DATA", str(DATA_DIR))
+    home = data_home("pendigits", "usps", "mnist", "fashion_mnist", "20newsgroups")
+    monkeypatch.setenv("AECM_DATA", str(home))
     assert main(["datasets", "list", "--verify"]) == 0
     out = capsys.readouterr().out
     assert "from $AECM_DATA" in out
@@ -113,7 +119,8 @@ def test_list_follows_the_environment_variable(capsys, monkeypatch):
 # ------------------------------------------------------------------ aecm datasets fetch
 def _pendigits_sources(folder):
     """The shipped Pendigits written back in the UCI text format; {file name: sha256}."""
-    X, y = datasets.load_pendigits(DATA_DIR)
+    home = data_home("pendigits")
+    X, y = datasets.load_pendigits(home)
     values = np.rint(X.astype(np.float64) * 100).astype(int)
     hashes = {}
     for name, rows in (
@@ -134,6 +141,7 @@ def _leftovers(folder):
 
 
 def test_fetch_from_a_file_url_converts_like_the_loader(tmp_path):
+    home = data_home("pendigits")
     raw, home = tmp_path / "raw", tmp_path / "home"
     raw.mkdir()
     hashes = _pendigits_sources(raw)
@@ -142,7 +150,7 @@ def test_fetch_from_a_file_url_converts_like_the_loader(tmp_path):
     assert all("(verified)" in note for note in result.raw.values())
     assert _leftovers(home) == ["pendigits.npz", "pendigits.npz.sha256"]
     X, y = datasets.load("pendigits", home, verify=True)  # verified against the fetch record
-    X0, y0 = datasets.load_pendigits(DATA_DIR)
+    X0, y0 = datasets.load_pendigits(home)
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(y, y0)
     again = datasets.fetch("pendigits", home, url="file:///nowhere/")
