@@ -65,6 +65,15 @@ class Autoencoder(nn.Module):
                     module.weight.uniform_(-bound, bound, generator=generator)
                     module.bias.zero_()
 
+    @torch.no_grad()
+    def rescale_embedding(self, factor: float) -> None:
+        """Divide the embedding by ``factor``; the decoder's first layer multiplies it back, so
+        the reconstructions stay the same (up to float rounding)."""
+        last, first = self.encoder[-1], self.decoder[0]
+        last.weight.div_(factor)
+        last.bias.div_(factor)
+        first.weight.mul_(factor)
+
     def encode(self, x: Tensor) -> Tensor:
         """The embedding ``z`` (n × p)."""
         return self.encoder(x)
