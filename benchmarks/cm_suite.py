@@ -206,9 +206,30 @@ def _pm(values, scale=100.0, digits=1) -> str:
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
+#: The lines around the summary table in the docs (``--update-docs``).
+BEGIN = "<!-- cm_suite summary: written by benchmarks/cm_suite.py --update-docs; do not edit -->"
+END = "<!-- end of cm_suite summary -->"
+
+
 def report(store: Store, names: list[str]) -> str:
     """The summary table (NMI of each method, the CM's gap to the better GMM, the CM–EM ARI)
     and one detailed table per data set, from the stored records."""
+    return "\n\n".join(_tables(store, names)) + "\n"
+
+
+def summary(store: Store, names: list[str]) -> str:
+    """The summary table alone."""
+    return _tables(store, names)[0]
+
+
+def update_docs(path: Path, table: str) -> None:
+    """Replace the summary table between :data:`BEGIN` and :data:`END` in ``path``."""
+    text = path.read_text()
+    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
+    path.write_text(text[:start] + "\n" + table + "\n" + text[stop:])
+
+
+def _tables(store: Store, names: list[str]) -> list[str]:
     summary = [
         "| data set | n × d, K | CM NMI | iGMM NMI | GMM sph. NMI | k-means NMI | CM − best GMM "
         "| CM–EM ARI | CM s | iGMM s |",
@@ -250,7 +271,7 @@ def report(store: Store, names: list[str]) -> str:
                 + f" | {_pm([r['seconds'] for r in by[m]], 1, 2)} |"
             )
         details.append("\n".join(lines))
-    return "\n".join(summary) + "\n\n" + "\n\n".join(details) + "\n"
+    return ["\n".join(summary), *details]
 
 
 def main() -> None:
@@ -260,6 +281,9 @@ def main() -> None:
     parser.add_argument("--n-init", type=int, default=1, help="restarts of every method")
     parser.add_argument("--out", type=Path, required=True, help="folder of runs.jsonl")
     parser.add_argument("--report", action="store_true", help="print the tables, fit nothing")
+    parser.add_argument(
+        "--update-docs", type=Path, metavar="MD", help="rewrite the summary table in this file"
+    )
     args = parser.parse_args()
     store = Store(args.out)
     if not args.report:
@@ -294,6 +318,8 @@ def main() -> None:
                         flush=True,
                     )
     print(report(store, args.datasets))
+    if args.update_docs:
+        update_docs(args.update_docs, summary(store, args.datasets))
 
 
 if __name__ == "__main__":
