@@ -535,3 +535,24 @@ def test_select_k_subprocess(tmp_path):
     assert bad.stderr.strip() == (
         "aecm: error: --k-range '0:3' holds 0; numbers of clusters must be at least 1"
     )
+
+
+def test_columns_on_scales_orders_of_magnitude_apart_get_a_note(tmp_path, capsys):
+    """Penguin-like measurements: millimetres beside grams. Unscaled, the grams decide the
+    clusters, and the command says so, naming the columns; with --scale standard it is quiet."""
+    rng = np.random.default_rng(0)
+    species = np.repeat(np.arange(3), 40)
+    bill = np.array([39.0, 48.0, 47.0])[species] + rng.normal(0, 2.5, 120)
+    depth = np.array([18.0, 18.5, 15.0])[species] + rng.normal(0, 0.8, 120)
+    mass = np.array([3700.0, 3730.0, 5100.0])[species] + rng.normal(0, 450, 120)
+    path = tmp_path / "penguins.csv"
+    lines = ["bill_length_mm,bill_depth_mm,body_mass_g,species"]
+    lines += [f"{b:.1f},{d:.1f},{m:.0f},s{k}" for b, d, m, k in zip(bill, depth, mass, species)]
+    path.write_text("\n".join(lines) + "\n")
+    common = ["--method", "kmeans", "-k", "3", "--label-column", "species"]
+    assert _fit(path, tmp_path / "raw", *common) == 0
+    err = capsys.readouterr().err
+    assert "scales differ by a factor of" in err
+    assert "'bill_depth_mm'" in err and "'body_mass_g'" in err and "--scale standard" in err
+    assert _fit(path, tmp_path / "scaled", *common, "--scale", "standard") == 0
+    assert "scales differ" not in capsys.readouterr().err

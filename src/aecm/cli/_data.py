@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from aecm.cli._clustering import show_progress
 from aecm.cli._common import CommandError
@@ -65,7 +66,7 @@ def read_data(args: argparse.Namespace) -> LoadedData:
     )
     X = spec.transform(table)
     y = spec.labels(table) if labels_file is None else read_labels(labels_file, X.shape[0])
-    notes = _column_notes(spec, label_column or labels_file)
+    notes = _column_notes(spec, label_column or labels_file) + _scale_notes(spec, X)
     return LoadedData(table, spec, X, y, labels_file, notes)
 
 
@@ -113,6 +114,30 @@ def _column_notes(spec, labels) -> list[str]:
                 f"--label-column {suspects[0]}"
             )
     return notes
+
+
+#: Unscaled columns whose standard deviations differ by more than this factor get a note.
+SCALE_RATIO = 100.0
+
+
+def _scale_notes(spec, X) -> list[str]:
+    """A note when unscaled columns have standard deviations orders of magnitude apart: every
+    method measures Euclidean distances, so the widest column would decide the clusters."""
+    if spec.scale != "none" or sp.issparse(X) or X.shape[1] < 2:
+        return []
+    spread = np.nanstd(np.asarray(X, dtype=np.float64), axis=0)
+    varying = np.flatnonzero(spread > 0)
+    if varying.size < 2:
+        return []
+    low, high = varying[np.argmin(spread[varying])], varying[np.argmax(spread[varying])]
+    if spread[high] <= SCALE_RATIO * spread[low]:
+        return []
+    return [
+        f"the columns' scales differ by a factor of {spread[high] / spread[low]:.0f} (standard "
+        f"deviation {spread[low]:.3g} for {spec.features[low]!r}, {spread[high]:.3g} for "
+        f"{spec.features[high]!r}); distances, and so the clusters, are then decided by the "
+        "widest columns: pass --scale standard (or minmax) unless that is what you want"
+    ]
 
 
 def add_reading_options(parser: argparse.ArgumentParser) -> None:
