@@ -547,7 +547,8 @@ def test_columns_on_scales_orders_of_magnitude_apart_get_a_note(tmp_path, capsys
     mass = np.array([3700.0, 3730.0, 5100.0])[species] + rng.normal(0, 450, 120)
     path = tmp_path / "penguins.csv"
     lines = ["bill_length_mm,bill_depth_mm,body_mass_g,species"]
-    lines += [f"{b:.1f},{d:.1f},{m:.0f},s{k}" for b, d, m, k in zip(bill, depth, mass, species)]
+    rows = zip(bill, depth, mass, species, strict=True)
+    lines += [f"{b:.1f},{d:.1f},{m:.0f},s{k}" for b, d, m, k in rows]
     path.write_text("\n".join(lines) + "\n")
     common = ["--method", "kmeans", "-k", "3", "--label-column", "species"]
     assert _fit(path, tmp_path / "raw", *common) == 0
