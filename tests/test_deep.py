@@ -254,3 +254,31 @@ def test_aecm_refine_iter_sets_the_cm_to_em_on_the_final_embedding(blobs, aekm):
 def test_aecm_rejects_a_negative_refine_iter(blobs):
     with pytest.raises(ValueError, match="refine_iter"):
         AECM(3, refine_iter=-1, **SMALL).fit(blobs[0])
+
+
+@pytest.mark.parametrize("cm_init", ["posterior", "pinv"])
+def test_aecm_cm_init_sets_the_encoder_it_names(blobs, aekm, cm_init):
+    """With no CM or joint epoch the CM is its start: the mixture's posteriors (their argmax
+    is k-means' partition) or the paper's pseudo-inverse encoder (``W = pinv(U)ᵀ``)."""
+    import torch
+
+    X, _ = blobs
+    params = {**SMALL, "cm_epochs": 0, "n_epochs": 0, "averaging": False, "pretrained": aekm}
+    model = AECM(3, cm_init=cm_init, random_state=0, **params).fit(X)
+    layer = model._objective.layer
+    centroids = layer.centroids().detach().double()
+    if cm_init == "pinv":
+        expected = torch.linalg.pinv(centroids).T
+        torch.testing.assert_close(
+            layer.encoder_weight.detach().double(), expected, rtol=1e-4, atol=1e-5
+        )
+    else:
+        z = torch.as_tensor(model.transform(X), dtype=torch.float64)
+        nearest = torch.cdist(z, centroids).argmin(dim=1).numpy()
+        assert (model.labels_ == nearest).mean() > 0.99
+    assert AECM.from_paper("pendigits").cm_init == "pinv"
+
+
+def test_aecm_rejects_an_unknown_cm_init(blobs):
+    with pytest.raises(ValueError, match="cm_init"):
+        AECM(3, cm_init="kmeans", **SMALL).fit(blobs[0])

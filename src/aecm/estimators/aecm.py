@@ -35,7 +35,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     centroids: decoder = centroids, encoder = the linear softmax classifier whose ``γ`` are the
     posteriors of the isotropic mixture that the k-means partition defines
     (:func:`aecm.init.posterior_layer`: the CM has no biases, so the closed form is refined
-    by L-BFGS to those posteriors);
+    by L-BFGS to those posteriors; ``cm_init="pinv"`` keeps the paper's pseudo-inverse encoder
+    instead, as :meth:`from_paper` does);
     (3) the CM alone on the frozen embedding for ``cm_epochs``; (4) everything jointly for
     ``n_epochs``, then an averaging epoch. Schedule ``"rand"`` skips (1)–(3).
 
@@ -162,6 +163,13 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         ``benchmarks/deep_methods.py --datasets pendigits --seeds 3 --pretrain-epochs 5
         --epochs 5 --methods aecm,aecm-refine``). Costs ``refine_iter`` passes over the
         embedding of ``init_sample_size`` rows.
+    cm_init : {"posterior", "pinv"}, default="posterior"
+        How the CM's encoder starts in the "pre" schedule, its decoder holding the k-means
+        centroids. ``"posterior"``: the posteriors of the isotropic mixture of the k-means
+        partition (:func:`aecm.init.posterior_layer`; near-hard on separated clusters).
+        ``"pinv"``: the paper's pseudo-inverse encoder ``W = pinv(U)ᵀ``, much softer, whose
+        ``argmax`` need not be the nearest centroid (the authors' code; :meth:`from_paper`).
+        Which trains better depends on the data and the loss (docs/results.md).
     max_clusters : int or None, default=None
         With ``n_clusters="auto"``: the number of clusters the pruning starts from, in
         ``[2, min(n_samples, embedding_dim)]``. None: ``min(50, n_samples // 10,
@@ -234,6 +242,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         "loss": [Options(("paper", "normalized"))],
         "averaging": [BOOLEAN],
         "refine_iter": [Interval(Integral, 0, None, closed="left")],
+        "cm_init": [Options(("posterior", "pinv"))],
     }
 
     def __init__(
@@ -268,14 +277,21 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         min_cluster_weight=0.01,
         prune_strength=4.0,
         refine_iter=0,
+        cm_init="posterior",
     ):
         self._store_init_params(locals())
 
     @classmethod
     def from_paper(cls, dataset: str, **params) -> AECM:
-        """AE-CM as tuned by the authors for ``dataset``: the ``"paper"`` loss form with ``λ = 1``
-        and their ``embedding_dim``, ``beta``, ``alpha`` and ``batch_size``."""
-        defaults = {"loss": "paper", "lbd": 1.0, **paper.tuned(paper.AECM_TUNED, dataset)}
+        """AE-CM as tuned by the authors for ``dataset``: the ``"paper"`` loss form with ``λ = 1``,
+        their ``embedding_dim``, ``beta``, ``alpha`` and ``batch_size``, and their
+        pseudo-inverse start of the CM (``cm_init="pinv"``)."""
+        defaults = {
+            "loss": "paper",
+            "lbd": 1.0,
+            "cm_init": "pinv",
+            **paper.tuned(paper.AECM_TUNED, dataset),
+        }
         return cls(**{**defaults, **params})
 
     def _check_method_params(self, X) -> None:
@@ -344,8 +360,11 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
             else:
                 centroids = self._kmeans_centroids(autoencoder, source, seed)
                 z = self._init_embedding(autoencoder, source, seed)
-            # the encoder whose γ are the mixture's posteriors (see the class docstring)
-            layer = posterior_layer(Mixture.from_partition(z, centroids), bias=False, x=z)
+            if self.cm_init == "pinv":
+                layer = ClusteringLayer(self.embedding_dim, centroids.shape[0])
+                layer.init_from_centroids(centroids.cpu())
+            else:  # the encoder whose γ are the mixture's posteriors (class docstring)
+                layer = posterior_layer(Mixture.from_partition(z, centroids), bias=False, x=z)
         else:
             layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
             layer.reset_parameters(generator)
