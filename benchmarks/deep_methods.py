@@ -146,12 +146,7 @@ def unit_centroids(ae: AEKMeans) -> Autoencoder:
     ‖μ_k‖ = 1 and the orthonormality term); on an embedding whose cluster means are far from
     unit norm, that term pulls the centroids away from the means."""
     network = copy.deepcopy(ae.autoencoder_)
-    scale = float(np.sqrt((ae.cluster_centers_**2).sum(axis=1).mean()))
-    last, first = network.encoder[-1], network.decoder[0]
-    with torch.no_grad():
-        last.weight /= scale
-        last.bias /= scale
-        first.weight *= scale
+    network.rescale_embedding(float(np.sqrt((ae.cluster_centers_**2).sum(axis=1).mean())))
     return network
 
 

@@ -282,3 +282,16 @@ def test_aecm_cm_init_sets_the_encoder_it_names(blobs, aekm, cm_init):
 def test_aecm_rejects_an_unknown_cm_init(blobs):
     with pytest.raises(ValueError, match="cm_init"):
         AECM(3, cm_init="kmeans", **SMALL).fit(blobs[0])
+
+
+def test_rescale_embedding_keeps_the_reconstructions():
+    import torch
+
+    from aecm.nn import Autoencoder
+
+    ae = Autoencoder(5, 3, (8,))
+    x = torch.randn(20, 5, generator=torch.Generator().manual_seed(0))
+    before, z = ae(x).detach(), ae.encode(x).detach()
+    ae.rescale_embedding(4.0)
+    torch.testing.assert_close(ae(x).detach(), before, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(ae.encode(x).detach() * 4.0, z, atol=1e-6, rtol=1e-5)

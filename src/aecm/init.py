@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from aecm.losses import squared_distances
 from aecm.nn.cm import ClusteringLayer
 
 __all__ = [
@@ -101,12 +102,6 @@ class Mixture:
         sq_norms = self.means.square().sum(dim=1)
         bias = self.weights.clamp_min(_FLOOR).log() - sq_norms / (2.0 * self.variance)
         return self.means / self.variance, bias
-
-
-def squared_distances(x: Tensor, means: Tensor) -> Tensor:
-    """``‖x_i − μ_k‖²`` (n × K) by ``‖x‖² − 2 x μᵀ + ‖μ‖²`` (one matrix product), at least 0."""
-    sq = x.square().sum(dim=1, keepdim=True) - 2.0 * (x @ means.T) + means.square().sum(dim=1)
-    return sq.clamp_min_(0.0)
 
 
 def partition_posteriors(x: Tensor, centroids: Tensor, labels: Tensor) -> Tensor:
