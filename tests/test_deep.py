@@ -90,9 +90,15 @@ def test_pretrained_autoencoder_is_reused_and_left_untouched(blobs, aekm):
     assert "pretrain" not in model.history_
     for old, new in zip(before, aekm.autoencoder_.parameters(), strict=True):
         assert (old == new).all()
-    # the embedding starts from the pretrained network: identical after the k-means phase
-    frozen = AECM(3, pretrained=aekm, cm_epochs=0, n_epochs=0, random_state=0, **SMALL).fit(X)
+    # the embedding starts from the pretrained network: identical after the k-means phase,
+    # or divided by the mean norm of the k-means centroids (rescale_embedding)
+    params = {"pretrained": aekm, "cm_epochs": 0, "n_epochs": 0, "random_state": 0, **SMALL}
+    frozen = AECM(3, rescale_embedding=False, **params).fit(X)
     np.testing.assert_array_equal(frozen.transform(X), aekm.transform(X))
+    rescaled = AECM(3, averaging=False, **params).fit(X)
+    scale = np.linalg.norm(frozen.cluster_centers_, axis=1).mean()
+    np.testing.assert_allclose(np.linalg.norm(rescaled.cluster_centers_, axis=1).mean(), 1.0)
+    np.testing.assert_allclose(rescaled.transform(X) * scale, aekm.transform(X), atol=1e-5)
 
 
 def test_same_seed_same_labels(blobs):

@@ -170,6 +170,15 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         ``"pinv"``: the paper's pseudo-inverse encoder ``W = pinv(U)ᵀ``, much softer, whose
         ``argmax`` need not be the nearest centroid (the authors' code; :meth:`from_paper`).
         Which trains better depends on the data and the loss (docs/results.md).
+    rescale_embedding : bool, default=True
+        Schedule "pre": before the CM phase, divide the pretrained embedding by the mean norm
+        of its k-means centroids (the decoder's first layer multiplies it back, so the
+        reconstructions do not change), so that the centroids start at the unit norm that the
+        loss assumes (its sparsity term takes ``‖μ_k‖ = 1`` and its orthonormality term pulls
+        them there). The fit is then the same whatever the scale of the pretrained embedding;
+        without it, an embedding multiplied by 10 changes the CM phase's partition and the
+        result (docs/results.md). :meth:`from_paper` keeps the embedding as pretrained, as the
+        authors' code does.
     max_clusters : int or None, default=None
         With ``n_clusters="auto"``: the number of clusters the pruning starts from, in
         ``[2, min(n_samples, embedding_dim)]``. None: ``min(50, n_samples // 10,
@@ -243,6 +252,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         "averaging": [BOOLEAN],
         "refine_iter": [Interval(Integral, 0, None, closed="left")],
         "cm_init": [Options(("posterior", "pinv"))],
+        "rescale_embedding": [BOOLEAN],
     }
 
     def __init__(
@@ -278,6 +288,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         prune_strength=4.0,
         refine_iter=0,
         cm_init="posterior",
+        rescale_embedding=True,
     ):
         self._store_init_params(locals())
 
@@ -285,11 +296,13 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     def from_paper(cls, dataset: str, **params) -> AECM:
         """AE-CM as tuned by the authors for ``dataset``: the ``"paper"`` loss form with ``λ = 1``,
         their ``embedding_dim``, ``beta``, ``alpha`` and ``batch_size``, and their
-        pseudo-inverse start of the CM (``cm_init="pinv"``)."""
+        pseudo-inverse start of the CM (``cm_init="pinv"``) on the embedding as pretrained
+        (``rescale_embedding=False``)."""
         defaults = {
             "loss": "paper",
             "lbd": 1.0,
             "cm_init": "pinv",
+            "rescale_embedding": False,
             **paper.tuned(paper.AECM_TUNED, dataset),
         }
         return cls(**{**defaults, **params})
@@ -360,6 +373,10 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
             else:
                 centroids = self._kmeans_centroids(autoencoder, source, seed)
                 z = self._init_embedding(autoencoder, source, seed)
+            if self.rescale_embedding:
+                scale = float(centroids.norm(dim=1).mean())
+                autoencoder.rescale_embedding(scale)
+                centroids, z = centroids / scale, z / scale
             if self.cm_init == "pinv":
                 layer = ClusteringLayer(self.embedding_dim, centroids.shape[0])
                 layer.init_from_centroids(centroids.cpu())
