@@ -13,7 +13,7 @@ beside the reference's records (``--reference``, written by
     cd /tmp && OMP_NUM_THREADS=1 TORCH_THREADS=1 \\
         AECM_PRE_OUT=$OLDPWD/docs/bench/aecm-fidelity/reference.jsonl \\
         python $OLDPWD/../shared/reference/aecm_pre_reference.py pendigits:0 pendigits:1 usps:0
-    python benchmarks/aecm_fidelity.py --report
+    python benchmarks/aecm_fidelity.py --report --update-docs docs/results.md
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _docs import write_block
 
 import aecm
 from aecm import AECM, AEKMeans
@@ -102,9 +103,15 @@ def _cell(values: list[float]) -> str:
     return f"{values.mean():.1f} ± {values.std():.1f}"
 
 
-def report(args) -> None:
-    ours = [r for r in _stored(args.out / "runs.jsonl") if r["config"] == args.config]
-    reference = _stored(args.reference)
+#: The block of the docs that ``--update-docs`` writes (see ``_docs.py``).
+DOCS_BLOCK = ("aecm_fidelity tables", "aecm_fidelity.py")
+
+
+def report(runs: list[dict], reference: list[dict], config: str = "paper") -> str:
+    """Per data set: each phase's ACC and NMI, aecm beside the reference, over the seeds that
+    both sides have; then the final ACC per seed."""
+    ours = [r for r in runs if r["config"] == config]
+    lines = []
     for name in sorted({r["dataset"] for r in ours} | {r["dataset"] for r in reference}):
         mine = {r["seed"]: r for r in ours if r["dataset"] == name}
         theirs: dict[int, dict] = {}  # the reference writes one row per phase
@@ -113,20 +120,29 @@ def report(args) -> None:
                 theirs.setdefault(row["seed"], {})[row["phase"]] = row
         theirs = {seed: rows for seed, rows in theirs.items() if "aecm" in rows}
         seeds = sorted(set(mine) & set(theirs))
-        print(f"\n{name}: seeds {seeds} (both sides), ACC / NMI %, mean ± std over seeds")
-        print("| phase | aecm ACC | reference ACC | aecm NMI | reference NMI |")
-        print("| --- | --- | --- | --- | --- |")
+        if not seeds:
+            continue
+        dates = sorted({mine[s]["date"] for s in seeds})
+        lines += [
+            f"**{name}**, seeds {', '.join(map(str, seeds))}, ACC / NMI %, mean ± std over "
+            f"seeds (aecm {mine[seeds[0]]['aecm_version']}, {mine[seeds[0]]['torch']}, "
+            f"{', '.join(dates)}):",
+            "",
+            "| phase | aecm ACC | reference ACC | aecm NMI | reference NMI |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for key, label in PHASES:
             cells = []
             for metric in ("acc", "nmi"):
                 cells.append(_cell([mine[s][key][metric] for s in seeds]))
                 cells.append(_cell([theirs[s][key][metric] for s in seeds]))
-            print(f"| {label} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+            lines.append(f"| {label} | {' | '.join(cells)} |")
         per_seed = " / ".join(
             f"{100 * mine[s]['aecm']['acc']:.1f} vs {100 * theirs[s]['aecm']['acc']:.1f}"
             for s in seeds
         )
-        print(f"final ACC per seed (aecm vs reference): {per_seed}")
+        lines += ["", f"Final ACC per seed, aecm vs reference: {per_seed}.", ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -139,9 +155,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--reference", type=Path, default=OUT / "reference.jsonl")
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--update-docs", type=Path, help="write the tables into this file")
     args = parser.parse_args()
-    if args.report:
-        report(args)
+    if args.report or args.update_docs:
+        text = report(_stored(args.out / "runs.jsonl"), _stored(args.reference), args.config)
+        print(text)
+        if args.update_docs:
+            write_block(args.update_docs, *DOCS_BLOCK, text)
         return
     store = args.out / "runs.jsonl"
     store.parent.mkdir(parents=True, exist_ok=True)

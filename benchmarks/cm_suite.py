@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 import torch
+from _docs import write_block
 from sklearn import datasets as skdata
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
@@ -206,9 +207,8 @@ def _pm(values, scale=100.0, digits=1) -> str:
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
-#: The lines around the summary table in the docs (``--update-docs``).
-BEGIN = "<!-- cm_suite summary: written by benchmarks/cm_suite.py --update-docs; do not edit -->"
-END = "<!-- end of cm_suite summary -->"
+#: The block of the docs that ``--update-docs`` writes (see ``_docs.py``).
+DOCS_BLOCK = ("cm_suite summary", "cm_suite.py")
 
 
 def report(store: Store, names: list[str]) -> str:
@@ -220,13 +220,6 @@ def report(store: Store, names: list[str]) -> str:
 def summary(store: Store, names: list[str]) -> str:
     """The summary table alone."""
     return _tables(store, names)[0]
-
-
-def update_docs(path: Path, table: str) -> None:
-    """Replace the summary table between :data:`BEGIN` and :data:`END` in ``path``."""
-    text = path.read_text()
-    start, stop = text.index(BEGIN) + len(BEGIN), text.index(END)
-    path.write_text(text[:start] + "\n" + table + "\n" + text[stop:])
 
 
 def _tables(store: Store, names: list[str]) -> list[str]:
@@ -319,7 +312,7 @@ def main() -> None:
                     )
     print(report(store, args.datasets))
     if args.update_docs:
-        update_docs(args.update_docs, summary(store, args.datasets))
+        write_block(args.update_docs, *DOCS_BLOCK, summary(store, args.datasets))
 
 
 if __name__ == "__main__":

@@ -301,3 +301,16 @@ def test_rescale_embedding_keeps_the_reconstructions():
     ae.rescale_embedding(4.0)
     torch.testing.assert_close(ae(x).detach(), before, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(ae.encode(x).detach() * 4.0, z, atol=1e-6, rtol=1e-5)
+
+
+def test_aecm_vector_alpha_with_refine_iter_and_auto(blobs, aekm):
+    """A vector ``alpha`` trains with ``refine_iter`` (whose EM does not use the prior) and is
+    refused, with the reason, together with ``n_clusters="auto"``."""
+    X, y = blobs
+    params = {**SMALL, "cm_epochs": 2, "n_epochs": 2, "pretrained": aekm, "random_state": 0}
+    model = AECM(3, alpha=[1.0, 1.1, 2.0], refine_iter=5, **params).fit(X)
+    assert adjusted_rand_score(y, model.labels_) > 0.9
+    with pytest.raises(ValueError, match="alpha must be a single positive number"):
+        AECM("auto", alpha=[1.0, 1.1, 2.0], **params).fit(X)
+    with pytest.raises(ValueError, match="vector of 3 positive values"):
+        AECM(3, alpha=[1.0, 2.0], **params).fit(X)

@@ -30,54 +30,28 @@ __all__ = ["AECM"]
 class AECM(SoftAssignmentMixin, DeepClusterer):
     """AE-CM (Boubekki et al., 2021): an MLP autoencoder and a CM on its embedding.
 
-    Schedule ``"pre"`` (the paper's better variant): (1) pretrain the autoencoder on its
-    reconstruction; (2) k-means (20 restarts) on the embedding, and the CM initialised from its
-    centroids: decoder = centroids, encoder = the linear softmax classifier whose ``γ`` are the
-    posteriors of the isotropic mixture that the k-means partition defines
-    (:func:`aecm.init.posterior_layer`: the CM has no biases, so the closed form is refined
-    by L-BFGS to those posteriors; ``cm_init="pinv"`` keeps the paper's pseudo-inverse encoder
-    instead, as :meth:`from_paper` does);
-    (3) the CM alone on the frozen embedding for ``cm_epochs``; (4) everything jointly for
-    ``n_epochs``, then an averaging epoch. Schedule ``"rand"`` skips (1)–(3).
+    Schedule ``"pre"`` (the paper's better variant):
 
-    Why a fitted encoder: the paper's pseudo-inverse encoder maps each centroid ``U_k`` to the
-    logits ``e_k``, but the embedding is not centred and there is no bias, so its ``argmax``
-    is not the nearest centroid and its ``γ`` are very soft (mean max ``γ`` 0.25–0.58). On a
-    3000-row USPS subset it agreed with k-means on only 71 %, 25 % and 54 % of the points for
-    seeds 0, 1, 2, and AE-CM ended at ACC 0.681, 0.523, 0.589 where k-means on the same
-    embedding had 0.677, 0.668, 0.665: training started from a worse partition and never
-    recovered. Why posteriors rather than the k-means labels: an encoder fitted to hard labels
-    of well-separated clusters has unbounded weights (on Pendigits, ~1800 times those needed
-    for a mean max ``γ`` of 0.9), its ``γ`` are exactly 0 or 1, no gradient reaches it, and the
-    joint phase moves the embedding across its frozen boundaries: on Pendigits (5 pretraining,
-    5 CM, 5 joint epochs, seed 1) the cluster sizes jumped between epochs and ACC fell from
-    0.711 to 0.497 (collapse to 0.10–0.35 with :meth:`from_paper`'s values). Fitted to the
-    posteriors, the encoder agrees with k-means on 99.5 % of the points with a mean max ``γ``
-    of 0.975, and the joint phase stays stable (ACC 0.686 for that run, 0.705 with
-    :meth:`from_paper`).
+    1. pretrain the autoencoder on its reconstruction (``pretrain_epochs``);
+    2. k-means (20 restarts) on the embedding; the embedding is rescaled so that the centroids
+       have unit mean norm (``rescale_embedding``); the CM's decoder takes the centroids and its
+       encoder starts as ``cm_init`` says: the posteriors of the isotropic mixture of the
+       k-means partition (the default, :func:`aecm.init.posterior_layer`) or the paper's
+       pseudo-inverse encoder;
+    3. the CM alone on the frozen embedding (``cm_epochs``);
+    4. everything jointly (``n_epochs``), then an averaging epoch.
 
-    With ``n_clusters="auto"`` (schedule "pre"), step (2) becomes the pruning stage of
-    :class:`aecm.ClusteringModule`'s ``n_clusters="auto"`` (the same code,
-    :func:`aecm.methods.pruning.prune_clusters`) run on the frozen embedding: k-means places
+    Schedule ``"rand"`` skips steps 1–3 and trains from a random start.
+
+    With ``n_clusters="auto"`` (schedule "pre"), step 2 becomes the pruning stage of
+    :class:`aecm.ClusteringModule`'s ``n_clusters="auto"`` (the same code) run on the frozen
+    embedding, sphered (its pooled within-cluster covariance made the identity): k-means places
     ``max_clusters`` clusters, a CM trained with the rule ``α = 1 − λ σ²_max n_B / K`` empties
     the clusters the embedding does not need and each is removed once its weight falls below
-    ``min_cluster_weight``; the centroids left start steps (3) and (4) as the k-means centroids
-    do with an integer ``n_clusters``; clusters that these phases leave with a weight below
-    ``min_cluster_weight`` are removed at the end, and predictions use only the clusters left.
-    The CM of the pruning
-    stage sees the embedding sphered: linearly mapped so that the pooled covariance of the
-    points around their k-means centroid is the identity, then moved into the positive orthant;
-    the rule assumes clusters of one isotropic variance, and the clusters of an embedding are
-    not. It has biases. Measured (``tests/test_auto_k.py``): on 600 rows of 3, 4 or 5 blobs 8σ
-    apart in 20 dimensions, an autoencoder 20-32-8 pretrained 50 epochs, at most 60 pruning
-    epochs, the true number in 9 of 9 cells (ARI ≥ 0.99); with 20 pretraining and 30 pruning
-    epochs, 7 of 9 (the embedding splits some blobs). Without the sphering (the embedding
-    moved into the positive orthant and divided by one scale), 9 and 6 of 9, and on a USPS
-    embedding (20 dimensions, 20 starting clusters) the stage merged everything into one
-    cluster; sphered, it kept 8. On the embedding centred instead of moved into the positive
-    orthant, 8 starting clusters of 4 blobs were still 6 after 30 epochs; moved, 4 after 20
-    (Adam moves the weights by about ``learning_rate`` per step, so the logits move in
-    proportion to the size of the rows). Real-data figures are in ``docs/results.md``.
+    ``min_cluster_weight``. The centroids left start steps 3 and 4; clusters that these phases
+    leave with a weight below ``min_cluster_weight`` are removed at the end, and predictions
+    use only the clusters left. How these choices were measured: docs/results.md ("AE-CM's
+    design choices, measured").
 
     Parameters
     ----------
@@ -97,17 +71,23 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     n_epochs : int, default=1000
         Epochs of joint training.
     batch_size : int, default=256
+        Rows per optimiser step, in every phase (pretraining included).
     learning_rate : float, default=1e-3
         Step size of Adam in the CM phase and of AdamW (``eps=1e-3``) in the joint phase.
     pretrain_learning_rate : float, default=1e-3
         Step size of Adam when pretraining the autoencoder (shared by all deep estimators).
     alpha : float or array-like of shape (n_clusters,), default=1.1
-        Dirichlet concentration of the CM's prior (see :class:`aecm.ClusteringModule`).
+        Dirichlet concentration of the CM's prior (see :class:`aecm.ClusteringModule`). A
+        vector pairs its sorted values with the clusters sorted by weight; ``refine_iter``'s EM
+        is the maximum-likelihood mixture and does not use ``alpha``; ``n_clusters="auto"``
+        needs a single number.
     beta : float, default=100.0
         Weight of the autoencoder's reconstruction.
     lbd : float, default=0.1
         Weight ``λ`` of the orthonormality term.
     schedule : {"pre", "rand"}, default="pre"
+        ``"pre"``: pretraining, k-means, the CM phase, then joint training (the paper's better
+        variant); ``"rand"``: joint training from a random start.
     loss : {"paper", "normalized"}, default="normalized"
         The loss form (see :func:`aecm.losses.aecm_loss`). The defaults of ``loss``, ``alpha``,
         ``beta`` and ``lbd`` are those of the authors' PyTorch example, whose normalised terms
@@ -130,8 +110,12 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     tol : float, default=0.0
         Windowed loss tolerance of the joint phase (see :class:`aecm.ClusteringModule`).
     device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
     random_state : int, RandomState or None, default=None
+        Seeds the network's initialisation, k-means, the batch order and the restarts: the
+        same seed on the same device gives the same labels.
     verbose : bool, default=False
+        Show a progress bar per phase with the loss terms.
     on_nan : {"raise", "restore"}, default="raise"
         What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
         finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
@@ -156,12 +140,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         the CM's centroids, after the joint phase; the CM is then set to the result (centroids
         = the mixture's means, encoder fitted to its posteriors, as after k-means in the "pre"
         schedule). 0 keeps the CM as the joint phase left it (the paper). In short schedules
-        the CM's centroids trail the embedding (the joint phase moves the points faster than
-        Adam's small steps move the centroids): on Pendigits after 5 pretraining, 5 CM and 5
-        joint epochs, ``refine_iter=20`` raised the NMI of the CM's labels from 64.3 to 70.4
-        (ACC 68.1 to 71.6; AE+KM on the same autoencoders: NMI 70.5, ACC 74.7; three seeds,
-        ``benchmarks/deep_methods.py --datasets pendigits --seeds 3 --pretrain-epochs 5
-        --epochs 5 --methods aecm,aecm-refine``). Costs ``refine_iter`` passes over the
+        the CM's centroids trail the embedding, and refining helps (docs/results.md,
+        "``refine_iter``"). Costs ``refine_iter`` passes over the
         embedding of ``init_sample_size`` rows.
     cm_init : {"posterior", "pinv"}, default="posterior"
         How the CM's encoder starts in the "pre" schedule, its decoder holding the k-means
