@@ -101,7 +101,7 @@ class IsotropicGMM(ClusterMixin, BaseEstimator):
         Whether the best initialisation converged before ``max_iter`` iterations.
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during :meth:`fit`; defined only when ``X`` has feature
         names that are all strings.
 

@@ -117,6 +117,26 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu"):
     Refuses, with a message naming the problem, a folder that is not an aecm model, an unknown
     format version, a tensors file whose checksum or shapes do not match the JSON, and unknown
     estimator classes.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder written by the estimator's ``save`` (``model.json`` and
+        ``tensors.safetensors``).
+    device : str or torch.device, default="cpu"
+        Where the loaded tensors go and the estimator computes: ``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``…, or ``"auto"`` (CUDA when available, else CPU).
+
+    Returns
+    -------
+    estimator
+        The fitted estimator, of the class that was saved, with its parameters and fitted
+        attributes.
+
+    Raises
+    ------
+    ValueError
+        If the folder is not an aecm model or does not match its own manifest (see above).
     """
     from aecm._runtime import resolve_device
 

@@ -187,6 +187,7 @@ def select_k(
     Parameters
     ----------
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The data to cluster (at least 2 rows; a sparse matrix is read as CSR).
     method : {"cm", "gmm"}, default="cm"
         ``"cm"``: :class:`~aecm.ClusteringModule`; its BIC is that of the isotropic mixture it
         fitted (:func:`cm_mixture`). ``"gmm"``: :class:`~aecm.IsotropicGMM` (EM).
@@ -196,6 +197,8 @@ def select_k(
         Fits per ``K``, with seeds drawn from ``random_state`` (the same seeds for every ``K``).
         The stability needs at least 2.
     random_state : int, RandomState or None, default=None
+        Draws the seeds of the fits; an int gives the same seeds, and so the same table, on
+        every call.
     verbose : bool, default=False
         Print one line per ``K``.
     **params

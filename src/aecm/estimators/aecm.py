@@ -175,12 +175,12 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     autoencoder_ : Autoencoder
     cm_ : ClusteringLayer
         The clustering module on the embedding.
-    cluster_centers_ : ndarray of shape (n_clusters_, embedding_dim)
+    cluster_centers_ : ndarray of shape (``n_clusters_``, embedding_dim)
         The CM's centroids in embedding space.
     labels_ : ndarray of shape (n_samples,)
     n_clusters_ : int
         The number of clusters: ``n_clusters``, or the number found with ``"auto"``.
-    cluster_weights_ : ndarray of shape (n_clusters_,)
+    cluster_weights_ : ndarray of shape (``n_clusters_``,)
         The mean soft assignment of the training data to each cluster.
     loss_ : float
         The AE-CM loss over the training data (batches of ``batch_size``, in order).

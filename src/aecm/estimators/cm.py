@@ -192,9 +192,9 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         ``argmax_k γ_ik`` of the training data.
     n_clusters_ : int
         The number of clusters: ``n_clusters``, or the number found with ``"auto"``.
-    weights_ : ndarray of shape (n_clusters_,)
+    weights_ : ndarray of shape (``n_clusters_``,)
         Mixture weights ``π̂_k``, the mean soft assignment over the training data.
-    cluster_weights_ : ndarray of shape (n_clusters_,)
+    cluster_weights_ : ndarray of shape (``n_clusters_``,)
         The same array as ``weights_`` (named to go with ``n_clusters_``).
     loss_ : float
         Final loss on all the training data, in the training units: E1–E3 summed over all
@@ -750,6 +750,7 @@ class ClusteringModule(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEst
         return self.predict_proba(X)
 
     def fit_transform(self, X, y=None):
+        """Fit to ``X``, then return its soft assignments ``γ`` (see :meth:`transform`)."""
         return self.fit(X).transform(X)
 
     def loss_terms(self, X) -> dict[str, float]:

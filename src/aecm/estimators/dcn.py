@@ -21,8 +21,99 @@ class DCN(DeepClusterer):
 
     Centroids start from k-means (20 restarts) on the pretrained embedding and are updated
     per point with step ``1/count`` (counts start at ``initial_count``, 100 in the authors'
-    code); the autoencoder is trained with Adam. Parameters: those shared by the deep
-    estimators (see :class:`aecm.AECM`) plus ``lbd`` (λ, default 1) and ``initial_count``.
+    code); the autoencoder is trained with Adam.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    embedding_dim : int, default=10
+        Embedding size ``p``.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Encoder hidden layers; the decoder mirrors them.
+    pretrain_epochs : int, default=100
+        Epochs of autoencoder pretraining (Adam on the mean squared error). Not used with
+        ``pretrained``.
+    n_epochs : int, default=100
+        Epochs of the clustering phase (the autoencoder and the centroids trained on DCN's
+        loss); 0 keeps the k-means centroids on the pretrained embedding.
+    batch_size : int, default=256
+        Rows per optimiser step, in every phase (pretraining included).
+    learning_rate : float, default=1e-4
+        Step size of Adam in the clustering phase.
+    pretrain_learning_rate : float, default=1e-3
+        Step size of Adam when pretraining the autoencoder.
+    lbd : float, default=1.0
+        Weight ``λ`` of the clustering term ``(λ/2) ‖z − μ_{s(z)}‖²``.
+    initial_count : float, default=100.0
+        Starting value of each centroid's count: a point assigned to centroid ``k`` moves it
+        towards the point's embedding by ``1/count_k``, then ``count_k`` grows by one, so a
+        larger value makes the first updates smaller.
+    pretrained : Autoencoder or fitted deep estimator, default=None
+        Reuse this autoencoder (copied) instead of pretraining one; a fitted deep estimator
+        gives its ``autoencoder_``. It must take ``n_features`` inputs and embed in
+        ``embedding_dim`` dimensions.
+    init_sample_size : int or None, default=100000
+        k-means on the embedding, which gives the starting centroids, uses this many rows
+        drawn at random from the random state (all rows, in order, when None or when the data
+        has no more). With data larger than memory this bounds what the initialisation holds
+        (``init_sample_size × embedding_dim`` floats).
+    n_init : int, default=1
+        Restarts of the whole fit (pretraining included, unless ``pretrained``) with different
+        seeds; the lowest final loss is kept.
+    tol : float, default=0.0
+        Stop the clustering phase before ``n_epochs`` once the mean loss of the last 10
+        epochs is less than ``tol`` (relative) below the mean of the 10 epochs before; 0
+        trains all ``n_epochs``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+    random_state : int, RandomState or None, default=None
+        Seeds the network's initialisation, k-means, the batch order and the restarts: the
+        same seed on the same device gives the same labels.
+    verbose : bool, default=False
+        Show a progress bar per phase with the loss terms.
+    on_nan : {"raise", "restore"}, default="raise"
+        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
+        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
+        ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
+        run the epoch again (at most 5 times per training phase, then raise);
+        ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
+        folder holds checkpoints of the same run goes on from the newest valid one and ends
+        with the same result as an uninterrupted fit (bit-identical on the CPU). See
+        :class:`aecm.AECM`, whose ``checkpoint_dir`` works the same way.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints; each phase also writes one at its end.
+
+    Attributes
+    ----------
+    autoencoder_ : Autoencoder
+        The trained autoencoder (on ``device_``).
+    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
+        The centroids in embedding space.
+    labels_ : ndarray of shape (n_samples,)
+        The cluster of each training row.
+    n_clusters_ : int
+        The number of clusters, ``n_clusters``.
+    loss_ : float
+        The method's loss over the training data (batches of ``batch_size``, in order).
+    history_ : dict
+        Per phase (``"pretrain"``, ``"clustering"``), per epoch, each loss term and the
+        seconds; ``"clusters"``: ``"empty_clusters"`` and ``"largest_cluster_fraction"`` of
+        ``labels_``.
+    n_iter_ : int
+        Epochs of the last training phase.
+
+    See Also
+    --------
+    AECM : The clustering module trained jointly with the autoencoder.
+    DKM : A soft, annealed version of the same k-means-style objective.
+
+    Notes
+    -----
+    Data larger than memory and several processes are handled as for every deep estimator
+    (see the Notes of :class:`aecm.AECM`).
     """
 
     _parameter_constraints = {
@@ -89,12 +180,111 @@ class DKM(SoftAssignmentMixin, DeepClusterer):
 
     ``G`` is the soft-min over squared distances (computed stably); ``α`` starts at ``alpha``
     and is multiplied by ``alpha_growth`` after every epoch, so the assignments harden. The
-    default ``alpha=None`` starts at ``10 / w`` with ``w`` the mean squared distance of the
-    embedded points to their k-means centre, so that the start does not depend on the
-    embedding's scale (with a fixed α = 0.1, far below ``1 / w`` on Pendigits' embedding, the
-    weights were uniform and the clusters collapsed: NMI 0.17 against 0.75 for α = 10). The
-    centroids ``r`` start from k-means on the pretrained embedding and are trained by Adam with
-    the network. ``predict_proba`` returns ``G`` at the final ``α``.
+    centroids ``r`` start from k-means (20 restarts) on the pretrained embedding and are trained
+    by Adam with the network. ``predict_proba`` returns ``G`` at the final ``α``.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    embedding_dim : int, default=10
+        Embedding size ``p``.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Encoder hidden layers; the decoder mirrors them.
+    pretrain_epochs : int, default=100
+        Epochs of autoencoder pretraining (Adam on the mean squared error). Not used with
+        ``pretrained``.
+    n_epochs : int, default=100
+        Epochs of the clustering phase (the autoencoder and the centroids trained on DKM's
+        loss); 0 keeps the k-means centroids on the pretrained embedding.
+    batch_size : int, default=256
+        Rows per optimiser step, in every phase (pretraining included).
+    learning_rate : float, default=1e-3
+        Step size of Adam in the clustering phase.
+    pretrain_learning_rate : float, default=1e-3
+        Step size of Adam when pretraining the autoencoder.
+    lbd : float, default=1.0
+        Weight ``λ`` of the clustering term.
+    alpha : float or None, default=None
+        Starting inverse temperature ``α`` of the soft-min ``G``; larger values give harder
+        assignments. None: ``10 / w``, with ``w`` the mean squared distance of the embedded
+        points (the initialisation sample) to their k-means centre, so that the start does not
+        depend on the embedding's scale. A fixed value far below ``1 / w`` makes the weights
+        uniform and the clusters collapse (see Notes).
+    alpha_growth : float ≥ 1, default=1.1
+        Factor by which ``α`` is multiplied after every epoch of the clustering phase; 1 keeps
+        it fixed.
+    pretrained : Autoencoder or fitted deep estimator, default=None
+        Reuse this autoencoder (copied) instead of pretraining one; a fitted deep estimator
+        gives its ``autoencoder_``. It must take ``n_features`` inputs and embed in
+        ``embedding_dim`` dimensions.
+    init_sample_size : int or None, default=100000
+        k-means on the embedding, which gives the starting centroids, uses this many rows
+        drawn at random from the random state (all rows, in order, when None or when the data
+        has no more). With data larger than memory this bounds what the initialisation holds
+        (``init_sample_size × embedding_dim`` floats).
+    n_init : int, default=1
+        Restarts of the whole fit (pretraining included, unless ``pretrained``) with different
+        seeds; the lowest final loss is kept.
+    tol : float, default=0.0
+        Stop the clustering phase before ``n_epochs`` once the mean loss of the last 10
+        epochs is less than ``tol`` (relative) below the mean of the 10 epochs before; 0
+        trains all ``n_epochs``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+    random_state : int, RandomState or None, default=None
+        Seeds the network's initialisation, k-means, the batch order and the restarts: the
+        same seed on the same device gives the same labels.
+    verbose : bool, default=False
+        Show a progress bar per phase with the loss terms.
+    on_nan : {"raise", "restore"}, default="raise"
+        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
+        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
+        ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
+        run the epoch again (at most 5 times per training phase, then raise);
+        ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
+        folder holds checkpoints of the same run goes on from the newest valid one and ends
+        with the same result as an uninterrupted fit (bit-identical on the CPU). See
+        :class:`aecm.AECM`, whose ``checkpoint_dir`` works the same way.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints; each phase also writes one at its end.
+
+    Attributes
+    ----------
+    autoencoder_ : Autoencoder
+        The trained autoencoder (on ``device_``).
+    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
+        The centroids in embedding space.
+    labels_ : ndarray of shape (n_samples,)
+        The cluster of each training row.
+    n_clusters_ : int
+        The number of clusters, ``n_clusters``.
+    cluster_weights_ : ndarray of shape (n_clusters,)
+        The mean soft assignment of the training data to each cluster.
+    loss_ : float
+        The method's loss over the training data (batches of ``batch_size``, in order).
+    history_ : dict
+        Per phase (``"pretrain"``, ``"clustering"``), per epoch, each loss term and the
+        seconds; ``"clusters"``: ``"empty_clusters"`` and ``"largest_cluster_fraction"`` of
+        ``labels_``.
+    n_iter_ : int
+        Epochs of the last training phase.
+
+    See Also
+    --------
+    DCN : The same k-means-style objective with hard assignments.
+    AECM : The clustering module trained jointly with the autoencoder.
+
+    Notes
+    -----
+    Why ``alpha=None`` scales the start: with a fixed ``α = 0.1``, far below ``1 / w`` on
+    Pendigits' embedding, the weights were uniform and the clusters collapsed (NMI 0.17
+    against 0.75 for ``α = 10``).
+
+    Data larger than memory and several processes are handled as for every deep estimator
+    (see the Notes of :class:`aecm.AECM`).
     """
 
     _parameter_constraints = {

@@ -23,10 +23,102 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
     ``update_interval`` batches) with SGD (learning rate 0.01, momentum 0.9), as published.
     The decoder is dropped.
 
-    Parameters are those shared by the deep estimators (see :class:`aecm.AECM`) plus
-    ``update_interval`` (batches between target refreshes, default 140 as in the authors'
-    code) and ``momentum`` (SGD's). ``tol`` (fraction of points changing cluster per epoch;
-    0.001 published) stops early.
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    embedding_dim : int, default=10
+        Embedding size ``p``.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Encoder hidden layers; the decoder mirrors them.
+    pretrain_epochs : int, default=100
+        Epochs of autoencoder pretraining (Adam on the mean squared error). Not used with
+        ``pretrained``.
+    n_epochs : int, default=100
+        Most epochs of the clustering phase; 0 keeps the k-means centroids on the pretrained
+        embedding.
+    batch_size : int, default=256
+        Rows per optimiser step, in every phase (pretraining included).
+    learning_rate : float, default=0.01
+        Step size of SGD in the clustering phase.
+    pretrain_learning_rate : float, default=1e-3
+        Step size of Adam when pretraining the autoencoder.
+    update_interval : int, default=140
+        Batches between two computations of the target ``P`` (140 in the authors' code). Each
+        computes ``P`` over every row of the data: a full pass over the data.
+    gamma : float, default=1.0
+        Weight of the KL term, the whole loss of DEC: it scales the gradient as the learning
+        rate does.
+    momentum : float in [0, 1), default=0.9
+        Momentum of SGD in the clustering phase.
+    pretrained : Autoencoder or fitted deep estimator, default=None
+        Reuse this autoencoder (copied) instead of pretraining one; a fitted deep estimator
+        gives its ``autoencoder_``. It must take ``n_features`` inputs and embed in
+        ``embedding_dim`` dimensions.
+    init_sample_size : int or None, default=100000
+        k-means on the embedding, which gives the starting centroids, uses this many rows
+        drawn at random from the random state (all rows, in order, when None or when the data
+        has no more). With data larger than memory this bounds what the initialisation holds
+        (``init_sample_size × embedding_dim`` floats).
+    n_init : int, default=1
+        Restarts of the whole fit (pretraining included, unless ``pretrained``) with different
+        seeds; the lowest final loss is kept.
+    tol : float, default=1e-3
+        Stop the clustering phase before ``n_epochs`` once the fraction of points that change
+        cluster during an epoch has stayed below ``tol`` for 10 consecutive epochs (0.001
+        published); this costs one pass over the data per epoch. 0 trains all ``n_epochs``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+    random_state : int, RandomState or None, default=None
+        Seeds the network's initialisation, k-means, the batch order and the restarts: the
+        same seed on the same device gives the same labels.
+    verbose : bool, default=False
+        Show a progress bar per phase with the loss terms.
+    on_nan : {"raise", "restore"}, default="raise"
+        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
+        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
+        ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
+        run the epoch again (at most 5 times per training phase, then raise);
+        ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
+        folder holds checkpoints of the same run goes on from the newest valid one and ends
+        with the same result as an uninterrupted fit (bit-identical on the CPU). See
+        :class:`aecm.AECM`, whose ``checkpoint_dir`` works the same way.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints; each phase also writes one at its end.
+
+    Attributes
+    ----------
+    autoencoder_ : Autoencoder
+        The trained autoencoder (on ``device_``).
+    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
+        The centroids in embedding space.
+    labels_ : ndarray of shape (n_samples,)
+        The cluster of each training row.
+    n_clusters_ : int
+        The number of clusters, ``n_clusters``.
+    cluster_weights_ : ndarray of shape (n_clusters,)
+        The mean soft assignment ``Q`` of the training data to each cluster.
+    loss_ : float
+        The method's loss over the training data (batches of ``batch_size``, in order).
+    history_ : dict
+        Per phase (``"pretrain"``, ``"clustering"``), per epoch, each loss term and the
+        seconds; ``"clusters"``: ``"empty_clusters"`` and ``"largest_cluster_fraction"`` of
+        ``labels_``.
+    n_iter_ : int
+        Epochs of the last training phase.
+
+    See Also
+    --------
+    IDEC : DEC with the decoder kept.
+    AECM : The clustering module trained jointly with the autoencoder.
+
+    Notes
+    -----
+    Data larger than memory and several processes are handled as for every deep estimator
+    (see the Notes of :class:`aecm.AECM`); the target ``P`` (``n_samples × n_clusters``)
+    stays in memory.
     """
 
     _parameter_constraints = {
@@ -109,8 +201,103 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
 class IDEC(DEC):
     """IDEC (Guo et al., 2017): DEC with the decoder kept, loss ``γ KL(P ‖ Q) + MSE``.
 
-    Same parameters as :class:`DEC`; ``gamma`` (default 0.1, as published) weights the
-    clustering term. The optimiser is DEC's (SGD, learning rate 0.01, momentum 0.9) by default.
+    The same method and parameters as :class:`DEC`, but the autoencoder's reconstruction error
+    stays in the loss, so that the embedding keeps the structure of the data; ``gamma``
+    weights the clustering term. The optimiser is DEC's (SGD, learning rate 0.01, momentum
+    0.9) by default; IDEC's paper used ``learning_rate=0.1, momentum=0.99`` (see Notes).
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    embedding_dim : int, default=10
+        Embedding size ``p``.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Encoder hidden layers; the decoder mirrors them.
+    pretrain_epochs : int, default=100
+        Epochs of autoencoder pretraining (Adam on the mean squared error). Not used with
+        ``pretrained``.
+    n_epochs : int, default=100
+        Most epochs of the clustering phase; 0 keeps the k-means centroids on the pretrained
+        embedding.
+    batch_size : int, default=256
+        Rows per optimiser step, in every phase (pretraining included).
+    learning_rate : float, default=0.01
+        Step size of SGD in the clustering phase.
+    pretrain_learning_rate : float, default=1e-3
+        Step size of Adam when pretraining the autoencoder.
+    update_interval : int, default=140
+        Batches between two computations of the target ``P`` (140 in the authors' code). Each
+        computes ``P`` over every row of the data: a full pass over the data.
+    gamma : float, default=0.1
+        Weight ``γ`` of the clustering term in ``γ KL(P ‖ Q) + MSE`` (0.1, as published).
+    momentum : float in [0, 1), default=0.9
+        Momentum of SGD in the clustering phase.
+    pretrained : Autoencoder or fitted deep estimator, default=None
+        Reuse this autoencoder (copied) instead of pretraining one; a fitted deep estimator
+        gives its ``autoencoder_``. It must take ``n_features`` inputs and embed in
+        ``embedding_dim`` dimensions.
+    init_sample_size : int or None, default=100000
+        k-means on the embedding, which gives the starting centroids, uses this many rows
+        drawn at random from the random state (all rows, in order, when None or when the data
+        has no more). With data larger than memory this bounds what the initialisation holds
+        (``init_sample_size × embedding_dim`` floats).
+    n_init : int, default=1
+        Restarts of the whole fit (pretraining included, unless ``pretrained``) with different
+        seeds; the lowest final loss is kept.
+    tol : float, default=1e-3
+        Stop the clustering phase before ``n_epochs`` once the fraction of points that change
+        cluster during an epoch has stayed below ``tol`` for 10 consecutive epochs (0.001
+        published); this costs one pass over the data per epoch. 0 trains all ``n_epochs``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+    random_state : int, RandomState or None, default=None
+        Seeds the network's initialisation, k-means, the batch order and the restarts: the
+        same seed on the same device gives the same labels.
+    verbose : bool, default=False
+        Show a progress bar per phase with the loss terms.
+    on_nan : {"raise", "restore"}, default="raise"
+        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
+        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
+        ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
+        run the epoch again (at most 5 times per training phase, then raise);
+        ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
+        folder holds checkpoints of the same run goes on from the newest valid one and ends
+        with the same result as an uninterrupted fit (bit-identical on the CPU). See
+        :class:`aecm.AECM`, whose ``checkpoint_dir`` works the same way.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints; each phase also writes one at its end.
+
+    Attributes
+    ----------
+    autoencoder_ : Autoencoder
+        The trained autoencoder (on ``device_``).
+    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
+        The centroids in embedding space.
+    labels_ : ndarray of shape (n_samples,)
+        The cluster of each training row.
+    n_clusters_ : int
+        The number of clusters, ``n_clusters``.
+    cluster_weights_ : ndarray of shape (n_clusters,)
+        The mean soft assignment ``Q`` of the training data to each cluster.
+    loss_ : float
+        The method's loss over the training data (batches of ``batch_size``, in order).
+    history_ : dict
+        Per phase (``"pretrain"``, ``"clustering"``), per epoch, each loss term and the
+        seconds; ``"clusters"``: ``"empty_clusters"`` and ``"largest_cluster_fraction"`` of
+        ``labels_``.
+    n_iter_ : int
+        Epochs of the last training phase.
+
+    See Also
+    --------
+    DEC : The same method without the decoder.
+    AECM : The clustering module trained jointly with the autoencoder.
+
+    Notes
+    -----
     IDEC's paper used learning rate 0.1 and momentum 0.99 (``learning_rate=0.1,
     momentum=0.99``): on 3000 USPS rows (three seeds, a small network, 20 epochs;
     ``tests/test_deep_quality.py``) that gave ACC 0.680 against 0.651 for k-means on the same
@@ -119,6 +306,10 @@ class IDEC(DEC):
     with the smaller steps. It is not the default because SGD on the reconstruction error
     diverges with such steps on data far from unit scale (``make_blobs`` data: a non-finite
     loss even at learning rate 0.05 with momentum 0.9), where the defaults train.
+
+    Data larger than memory and several processes are handled as for every deep estimator
+    (see the Notes of :class:`aecm.AECM`); the target ``P`` (``n_samples × n_clusters``)
+    stays in memory.
     """
 
     _keep_decoder = True

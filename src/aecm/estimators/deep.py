@@ -312,6 +312,7 @@ class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstima
         return z.cpu().numpy().astype(output_dtype(X))
 
     def fit_transform(self, X, y=None):
+        """Fit to ``X``, then return its embedding ``z`` (see :meth:`transform`)."""
         return self.fit(X).transform(X)
 
     def score(self, X, y=None) -> float:
