@@ -61,21 +61,14 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     embedding_dim : int, default=10
         Embedding size ``p``; must be ≥ ``n_clusters`` (the centroids are made orthonormal),
         and ≥ ``max_clusters`` with ``"auto"``.
-    hidden_dims : sequence of int, default=(500, 500, 2000)
-        Encoder hidden layers; the decoder mirrors them.
-    pretrain_epochs : int, default=100
-        Epochs of autoencoder pretraining (Adam on the mean squared error).
+    <the parameters of every deep estimator>
     cm_epochs : int, default=100
         Epochs of the CM alone on the frozen embedding (schedule "pre"). With
         ``n_clusters="auto"`` also the most epochs of the pruning stage before it.
     n_epochs : int, default=1000
         Epochs of joint training.
-    batch_size : int, default=256
-        Rows per optimiser step, in every phase (pretraining included).
     learning_rate : float, default=1e-3
         Step size of Adam in the CM phase and of AdamW (``eps=1e-3``) in the joint phase.
-    pretrain_learning_rate : float, default=1e-3
-        Step size of Adam when pretraining the autoencoder (shared by all deep estimators).
     alpha : float or array-like of shape (n_clusters,), default=1.1
         Dirichlet concentration of the CM's prior (see :class:`aecm.ClusteringModule`). A
         vector pairs its sorted values with the clusters sorted by weight; ``refine_iter``'s EM
@@ -97,44 +90,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         ``"paper"`` form with the authors' tuned values per data set.
     averaging : bool, default=True
         Polyak-average the weights over a final epoch.
-    pretrained : Autoencoder or fitted deep estimator, default=None
-        Reuse this autoencoder (copied) instead of pretraining one.
-    init_sample_size : int or None, default=100000
-        k-means on the embedding (and the encoder fitted to its partition) uses this many rows
-        drawn at random from the random state (all rows, in order, when None or when the data
-        has no more). Shared by all deep estimators. Data sets up to 100 000 rows are used
-        whole, as before; with data larger than memory this bounds what the initialisation
-        holds (``init_sample_size × embedding_dim`` floats). ``None`` embeds every row.
-    n_init : int, default=1
-        Restarts with different seeds; the lowest final loss is kept.
     tol : float, default=0.0
         Windowed loss tolerance of the joint phase (see :class:`aecm.ClusteringModule`).
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
-    random_state : int, RandomState or None, default=None
-        Seeds the network's initialisation, k-means, the batch order and the restarts: the
-        same seed on the same device gives the same labels.
-    verbose : bool, default=False
-        Show a progress bar per phase with the loss terms.
-    on_nan : {"raise", "restore"}, default="raise"
-        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
-        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
-        ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
-        run the epoch again (at most 5 times per training phase, then raise);
-        ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
-    checkpoint_dir : str, path or None, default=None
-        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
-        folder holds checkpoints of the same run (same parameters but ``device``, ``verbose``
-        and the two ``checkpoint_*``; the same data) goes on from the newest valid one, loads
-        the phases that were finished (e.g. pretraining) instead of training them again, and
-        ends with the same result as an uninterrupted fit (bit-identical on the CPU). A folder
-        of another run is refused with a ``ValueError`` naming what differs. A corrupted or
-        truncated checkpoint is skipped with a :class:`aecm.exceptions.CheckpointWarning` for
-        the one before. The folder stays after the fit: fitting again with it loads the
-        finished training instead of repeating it; delete it to train anew. See
-        :mod:`aecm.checkpoint`.
-    checkpoint_every : int, default=1
-        Epochs between checkpoints; each phase also writes one at its end.
     refine_iter : int, default=0
         EM iterations of the isotropic Gaussian mixture on the final embedding, started from
         the CM's centroids, after the joint phase; the CM is then set to the result (centroids

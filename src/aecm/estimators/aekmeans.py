@@ -27,53 +27,16 @@ class AEKMeans(DeepClusterer):
         Number of clusters ``K``.
     embedding_dim : int, default=10
         Embedding size ``p``.
-    hidden_dims : sequence of int, default=(500, 500, 2000)
-        Encoder hidden layers; the decoder mirrors them.
-    pretrain_epochs : int, default=100
-        Epochs of autoencoder pretraining (Adam on the mean squared error); 0 clusters the
-        embedding of the randomly initialised network. Not used with ``pretrained``.
+    <the parameters of every deep estimator>
     n_epochs : int, default=0
         Unused: there is no clustering training (kept for a parameter set common to all deep
         estimators).
-    batch_size : int, default=256
-        Rows per optimiser step of the pretraining, and per batch when embedding the data.
     learning_rate : float, default=1e-3
         Unused (no clustering training; see ``pretrain_learning_rate``).
-    pretrain_learning_rate : float, default=1e-3
-        Step size of Adam when pretraining the autoencoder.
     kmeans_n_init : int, default=10
         Restarts of k-means (k-means++ seeding) on the embedding; the lowest inertia is kept.
-    pretrained : Autoencoder or fitted deep estimator, default=None
-        Reuse this autoencoder (copied) instead of pretraining one; a fitted deep estimator
-        gives its ``autoencoder_``. It must take ``n_features`` inputs and embed in
-        ``embedding_dim`` dimensions.
-    init_sample_size : int or None, default=100000
-        k-means runs on the embedding of this many rows drawn at random from the random state
-        (all rows, in order, when None or when the data has no more); ``labels_`` are then
-        computed for every row. With data larger than memory this bounds what k-means holds
-        (``init_sample_size × embedding_dim`` floats).
-    n_init : int, default=1
-        Restarts of the whole fit (pretraining included, unless ``pretrained``) with different
-        seeds; the lowest final loss (the k-means inertia) is kept.
     tol : float, default=0.0
         Unused (no clustering training).
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
-    random_state : int, RandomState or None, default=None
-        Seeds the network's initialisation, the batch order, k-means and the restarts: the
-        same seed on the same device gives the same labels.
-    verbose : bool, default=False
-        Show a progress bar of the pretraining with its loss.
-    on_nan : {"raise", "restore"}, default="raise"
-        What a non-finite loss during pretraining does. ``"raise"``: put back the weights of
-        the end of the last finite epoch and raise ``FloatingPointError`` naming the epoch,
-        batch and term. ``"restore"``: put them back, halve the learning rate, reset the
-        optimiser's state and run the epoch again (at most 5 times, then raise).
-    checkpoint_dir : str, path or None, default=None
-        Write checkpoints of the pretraining to this folder, and resume from it (see
-        :class:`aecm.AECM`, whose ``checkpoint_dir`` works the same way).
-    checkpoint_every : int, default=1
-        Epochs between checkpoints; the pretraining also writes one at its end.
 
     Attributes
     ----------

@@ -29,20 +29,12 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
         Number of clusters ``K``.
     embedding_dim : int, default=10
         Embedding size ``p``.
-    hidden_dims : sequence of int, default=(500, 500, 2000)
-        Encoder hidden layers; the decoder mirrors them.
-    pretrain_epochs : int, default=100
-        Epochs of autoencoder pretraining (Adam on the mean squared error). Not used with
-        ``pretrained``.
+    <the parameters of every deep estimator>
     n_epochs : int, default=100
         Most epochs of the clustering phase; 0 keeps the k-means centroids on the pretrained
         embedding.
-    batch_size : int, default=256
-        Rows per optimiser step, in every phase (pretraining included).
     learning_rate : float, default=0.01
         Step size of SGD in the clustering phase.
-    pretrain_learning_rate : float, default=1e-3
-        Step size of Adam when pretraining the autoencoder.
     update_interval : int, default=140
         Batches between two computations of the target ``P`` (140 in the authors' code). Each
         computes ``P`` over every row of the data: a full pass over the data.
@@ -51,42 +43,10 @@ class DEC(SoftAssignmentMixin, DeepClusterer):
         rate does.
     momentum : float in [0, 1), default=0.9
         Momentum of SGD in the clustering phase.
-    pretrained : Autoencoder or fitted deep estimator, default=None
-        Reuse this autoencoder (copied) instead of pretraining one; a fitted deep estimator
-        gives its ``autoencoder_``. It must take ``n_features`` inputs and embed in
-        ``embedding_dim`` dimensions.
-    init_sample_size : int or None, default=100000
-        k-means on the embedding, which gives the starting centroids, uses this many rows
-        drawn at random from the random state (all rows, in order, when None or when the data
-        has no more). With data larger than memory this bounds what the initialisation holds
-        (``init_sample_size × embedding_dim`` floats).
-    n_init : int, default=1
-        Restarts of the whole fit (pretraining included, unless ``pretrained``) with different
-        seeds; the lowest final loss is kept.
     tol : float, default=1e-3
         Stop the clustering phase before ``n_epochs`` once the fraction of points that change
         cluster during an epoch has stayed below ``tol`` for 10 consecutive epochs (0.001
         published); this costs one pass over the data per epoch. 0 trains all ``n_epochs``.
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
-    random_state : int, RandomState or None, default=None
-        Seeds the network's initialisation, k-means, the batch order and the restarts: the
-        same seed on the same device gives the same labels.
-    verbose : bool, default=False
-        Show a progress bar per phase with the loss terms.
-    on_nan : {"raise", "restore"}, default="raise"
-        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
-        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
-        ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
-        run the epoch again (at most 5 times per training phase, then raise);
-        ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
-    checkpoint_dir : str, path or None, default=None
-        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
-        folder holds checkpoints of the same run goes on from the newest valid one and ends
-        with the same result as an uninterrupted fit (bit-identical on the CPU). See
-        :class:`aecm.AECM`, whose ``checkpoint_dir`` works the same way.
-    checkpoint_every : int, default=1
-        Epochs between checkpoints; each phase also writes one at its end.
 
     Attributes
     ----------
@@ -212,20 +172,12 @@ class IDEC(DEC):
         Number of clusters ``K``.
     embedding_dim : int, default=10
         Embedding size ``p``.
-    hidden_dims : sequence of int, default=(500, 500, 2000)
-        Encoder hidden layers; the decoder mirrors them.
-    pretrain_epochs : int, default=100
-        Epochs of autoencoder pretraining (Adam on the mean squared error). Not used with
-        ``pretrained``.
+    <the parameters of every deep estimator>
     n_epochs : int, default=100
         Most epochs of the clustering phase; 0 keeps the k-means centroids on the pretrained
         embedding.
-    batch_size : int, default=256
-        Rows per optimiser step, in every phase (pretraining included).
     learning_rate : float, default=0.01
         Step size of SGD in the clustering phase.
-    pretrain_learning_rate : float, default=1e-3
-        Step size of Adam when pretraining the autoencoder.
     update_interval : int, default=140
         Batches between two computations of the target ``P`` (140 in the authors' code). Each
         computes ``P`` over every row of the data: a full pass over the data.
@@ -233,42 +185,10 @@ class IDEC(DEC):
         Weight ``γ`` of the clustering term in ``γ KL(P ‖ Q) + MSE`` (0.1, as published).
     momentum : float in [0, 1), default=0.9
         Momentum of SGD in the clustering phase.
-    pretrained : Autoencoder or fitted deep estimator, default=None
-        Reuse this autoencoder (copied) instead of pretraining one; a fitted deep estimator
-        gives its ``autoencoder_``. It must take ``n_features`` inputs and embed in
-        ``embedding_dim`` dimensions.
-    init_sample_size : int or None, default=100000
-        k-means on the embedding, which gives the starting centroids, uses this many rows
-        drawn at random from the random state (all rows, in order, when None or when the data
-        has no more). With data larger than memory this bounds what the initialisation holds
-        (``init_sample_size × embedding_dim`` floats).
-    n_init : int, default=1
-        Restarts of the whole fit (pretraining included, unless ``pretrained``) with different
-        seeds; the lowest final loss is kept.
     tol : float, default=1e-3
         Stop the clustering phase before ``n_epochs`` once the fraction of points that change
         cluster during an epoch has stayed below ``tol`` for 10 consecutive epochs (0.001
         published); this costs one pass over the data per epoch. 0 trains all ``n_epochs``.
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
-    random_state : int, RandomState or None, default=None
-        Seeds the network's initialisation, k-means, the batch order and the restarts: the
-        same seed on the same device gives the same labels.
-    verbose : bool, default=False
-        Show a progress bar per phase with the loss terms.
-    on_nan : {"raise", "restore"}, default="raise"
-        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
-        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
-        ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
-        run the epoch again (at most 5 times per training phase, then raise);
-        ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
-    checkpoint_dir : str, path or None, default=None
-        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
-        folder holds checkpoints of the same run goes on from the newest valid one and ends
-        with the same result as an uninterrupted fit (bit-identical on the CPU). See
-        :class:`aecm.AECM`, whose ``checkpoint_dir`` works the same way.
-    checkpoint_every : int, default=1
-        Epochs between checkpoints; each phase also writes one at its end.
 
     Attributes
     ----------

@@ -76,8 +76,75 @@ class _Pretrained:
         return "None, an aecm.nn.Autoencoder or a fitted aecm deep estimator"
 
 
+#: The line of a deep estimator's docstring that stands for :data:`SHARED_PARAMETERS_DOC`.
+SHARED_PARAMETERS_MARK = "    <the parameters of every deep estimator>\n"
+
+#: The descriptions of the parameters that every deep estimator has, written once and put into
+#: each one's Parameters section by :meth:`DeepClusterer.__init_subclass__`.
+SHARED_PARAMETERS_DOC = """\
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Encoder hidden layers; the decoder mirrors them.
+    pretrain_epochs : int, default=100
+        Epochs of autoencoder pretraining (Adam on the mean squared error); 0 keeps the
+        randomly initialised network. Not used with ``pretrained``.
+    batch_size : int, default=256
+        Rows per optimiser step, in every phase (pretraining included), and per batch when
+        embedding the data.
+    pretrain_learning_rate : float, default=1e-3
+        Step size of Adam when pretraining the autoencoder.
+    pretrained : Autoencoder or fitted deep estimator, default=None
+        Reuse this autoencoder (copied) instead of pretraining one; a fitted deep estimator
+        gives its ``autoencoder_``. It must take ``n_features`` inputs and embed in
+        ``embedding_dim`` dimensions.
+    init_sample_size : int or None, default=100000
+        k-means on the embedding (the start of the clustering) uses this many rows drawn at
+        random from the random state (all rows, in order, when None or when the data has no
+        more). With data larger than memory this bounds what the initialisation holds
+        (``init_sample_size × embedding_dim`` floats).
+    n_init : int, default=1
+        Restarts of the whole fit (pretraining included, unless ``pretrained``) with different
+        seeds; the lowest final loss is kept.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``…
+    random_state : int, RandomState or None, default=None
+        Seeds the network's initialisation, k-means, the batch order and the restarts: the
+        same seed on the same device gives the same labels.
+    verbose : bool, default=False
+        Show a progress bar per phase with the loss terms.
+    on_nan : {"raise", "restore"}, default="raise"
+        What a non-finite loss does. ``"raise"``: put back the weights of the end of the last
+        finite epoch and raise ``FloatingPointError`` naming the epoch, batch and term.
+        ``"restore"``: put them back, halve the learning rate, reset the optimiser's state and
+        run the epoch again (at most 5 times per training phase, then raise);
+        ``history_[phase]["nan_restarts"]`` counts the restarts before each epoch.
+    checkpoint_dir : str, path or None, default=None
+        Write checkpoints of the training to this folder, and resume from it: a ``fit`` whose
+        folder holds checkpoints of the same run (same parameters but ``device``, ``verbose``
+        and the two ``checkpoint_*``; the same data) goes on from the newest valid one, loads
+        the phases that were finished (e.g. pretraining) instead of training them again, and
+        ends with the same result as an uninterrupted fit (bit-identical on the CPU). A folder
+        of another run is refused with a ``ValueError`` naming what differs. A corrupted or
+        truncated checkpoint is skipped with a :class:`aecm.exceptions.CheckpointWarning` for
+        the one before. The folder stays after the fit: fitting again with it loads the
+        finished training instead of repeating it; delete it to train anew. See
+        :mod:`aecm.checkpoint`.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints; each phase also writes one at its end.
+"""
+
+
 class DeepClusterer(PersistenceMixin, ClusterMixin, TransformerMixin, BaseEstimator):
-    """Base class; see :class:`aecm.AECM` for the parameters common to all deep estimators."""
+    """Base class of the deep estimators: an autoencoder, pretrained or given, and a
+    method's clustering on its embedding.
+
+    A subclass's docstring has the line :data:`SHARED_PARAMETERS_MARK` in its Parameters
+    section; the descriptions of the shared parameters replace it when the class is defined.
+    """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__ and SHARED_PARAMETERS_MARK in cls.__doc__:
+            cls.__doc__ = cls.__doc__.replace(SHARED_PARAMETERS_MARK, SHARED_PARAMETERS_DOC)
 
     _common_constraints = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
