@@ -52,6 +52,7 @@ def run_one(name: str, seed: int, args) -> dict:
         "dataset": name,
         "seed": seed,
         "config": args.config,
+        "params": args.params,
         "schedule": [args.pretrain_epochs, args.cm_epochs, args.epochs],
         "aecm_version": aecm.__version__,
         "torch": torch.__version__,
@@ -77,6 +78,7 @@ def run_one(name: str, seed: int, args) -> dict:
                 "cm_epochs": args.cm_epochs,
                 "n_epochs": n_epochs,
                 "random_state": seed,
+                **args.params,
             }
             if args.config == "paper":
                 model = AECM.from_paper(name, **params)
@@ -107,10 +109,13 @@ def _cell(values: list[float]) -> str:
 DOCS_BLOCK = ("aecm_fidelity tables", "aecm_fidelity.py")
 
 
-def report(runs: list[dict], reference: list[dict], config: str = "paper") -> str:
+def report(
+    runs: list[dict], reference: list[dict], config: str = "paper", params: dict | None = None
+) -> str:
     """Per data set: each phase's ACC and NMI, aecm beside the reference, over the seeds that
-    both sides have; then the final ACC per seed."""
-    ours = [r for r in runs if r["config"] == config]
+    both sides have; then the final ACC per seed. ``params``: the runs with these changed
+    parameters (none by default)."""
+    ours = [r for r in runs if r["config"] == config and r.get("params", {}) == (params or {})]
     lines = []
     for name in sorted({r["dataset"] for r in ours} | {r["dataset"] for r in reference}):
         mine = {r["seed"]: r for r in ours if r["dataset"] == name}
@@ -152,13 +157,20 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, default=50)
     parser.add_argument("--cm-epochs", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument(
+        "--params",
+        type=json.loads,
+        default={},
+        help='changed parameters, e.g. \'{"loss": "pytorch"}\'',
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--reference", type=Path, default=OUT / "reference.jsonl")
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--update-docs", type=Path, help="write the tables into this file")
     args = parser.parse_args()
     if args.report or args.update_docs:
-        text = report(_stored(args.out / "runs.jsonl"), _stored(args.reference), args.config)
+        runs, reference = _stored(args.out / "runs.jsonl"), _stored(args.reference)
+        text = report(runs, reference, args.config, args.params)
         print(text)
         if args.update_docs:
             write_block(args.update_docs, *DOCS_BLOCK, text)
@@ -172,6 +184,7 @@ def main() -> None:
             r["dataset"] == name
             and r["seed"] == int(seed)
             and r["config"] == args.config
+            and r.get("params", {}) == args.params
             and r["schedule"] == schedule
             for r in _stored(store)
         )

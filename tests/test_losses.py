@@ -109,7 +109,7 @@ def test_normalized_loss_divides_data_terms_only():
     assert np.isclose(norm["E4"].item(), raw["E4"].item())
 
 
-@pytest.mark.parametrize("form", ["paper", "normalized"])
+@pytest.mark.parametrize("form", ["paper", "pytorch", "normalized"])
 def test_aecm_loss_terms(form):
     gen = torch.Generator().manual_seed(4)
     x = torch.rand(20, 6, generator=gen, dtype=torch.float64)
@@ -123,6 +123,8 @@ def test_aecm_loss_terms(form):
     dev = u @ u.T - torch.eye(3, dtype=torch.float64)
     if form == "paper":
         expected = (rec, sparsity, 0.3 * dev.abs().sum(), 0.5 * ((x - x_hat) ** 2).sum())
+    elif form == "pytorch":  # the authors' Clustering_Module_Loss(orth=True, normalize=False)
+        expected = (rec, sparsity, 0.3 * (dev**2).sum(), 0.5 * ((x - x_hat) ** 2).sum())
     else:
         expected = (
             rec / 100,

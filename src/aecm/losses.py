@@ -250,6 +250,8 @@ def aecm_loss(
 
     ``form="paper"`` (the TensorFlow code used for the paper): sums over the batch,
     ``λ Σ_kl |(U Uᵀ − I)_kl|`` for the orthonormality term and ``β Σ_i ‖x_i − x̂_i‖²``.
+    ``form="pytorch"`` (the authors' PyTorch module, ``normalize=False``): the same sums with
+    the squared Frobenius norm ``λ ‖U Uᵀ − I‖²``.
     ``form="normalized"`` (the authors' PyTorch example): the CM reconstruction and sparsity terms
     divided by ``n·p``, the squared Frobenius norm ``λ ‖U Uᵀ − I‖²``, and ``β`` times the mean
     squared error of the autoencoder.
@@ -273,8 +275,10 @@ def aecm_loss(
         the global batch; the orthonormality term, a function of the centroids alone, is
         counted once over the processes.
     """
-    if form not in ("paper", "normalized"):
-        raise ValueError(f"Unknown AE-CM loss form {form!r}: use 'paper' or 'normalized'.")
+    if form not in ("paper", "pytorch", "normalized"):
+        raise ValueError(
+            f"Unknown AE-CM loss form {form!r}: use 'paper', 'pytorch' or 'normalized'."
+        )
     n, p = z.shape
     n, (cm_reconstruction, sparsity, ae_squares, counts) = reduce.totals(
         n,
@@ -288,6 +292,9 @@ def aecm_loss(
     )
     if form == "paper":
         orthonormality = lbd * deviation.abs().sum()
+        ae_reconstruction = beta * ae_squares
+    elif form == "pytorch":
+        orthonormality = lbd * (deviation**2).sum()
         ae_reconstruction = beta * ae_squares
     else:
         cm_reconstruction = cm_reconstruction / (n * p)

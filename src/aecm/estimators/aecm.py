@@ -81,8 +81,10 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     schedule : {"pre", "rand"}, default="pre"
         ``"pre"``: pretraining, k-means, the CM phase, then joint training (the paper's better
         variant); ``"rand"``: joint training from a random start.
-    loss : {"paper", "normalized"}, default="normalized"
-        The loss form (see :func:`aecm.losses.aecm_loss`). The defaults of ``loss``, ``alpha``,
+    loss : {"paper", "pytorch", "normalized"}, default="normalized"
+        The loss form (see :func:`aecm.losses.aecm_loss`): sums over the batch with the
+        absolute (``"paper"``, the authors' TensorFlow code) or squared (``"pytorch"``, their
+        PyTorch module) orthonormality penalty, or means (``"normalized"``). The defaults of ``loss``, ``alpha``,
         ``beta`` and ``lbd`` are those of the authors' PyTorch example, whose normalised terms
         do not depend on the batch size or the data's dimension; they beat k-means on the
         pretrained embedding on USPS without tuning (docs/results.md), while the un-normalised
@@ -185,7 +187,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         "beta": [Interval(Real, 0, None, closed="left")],
         "lbd": [Interval(Real, 0, None, closed="left")],
         "schedule": [Options(("pre", "rand"))],
-        "loss": [Options(("paper", "normalized"))],
+        "loss": [Options(("paper", "pytorch", "normalized"))],
         "averaging": [BOOLEAN],
         "refine_iter": [Interval(Integral, 0, None, closed="left")],
         "cm_init": [Options(("posterior", "pinv"))],
