@@ -109,44 +109,50 @@ def _cell(values: list[float]) -> str:
 DOCS_BLOCK = ("aecm_fidelity tables", "aecm_fidelity.py")
 
 
-def report(
-    runs: list[dict], reference: list[dict], config: str = "paper", params: dict | None = None
-) -> str:
-    """Per data set: each phase's ACC and NMI, aecm beside the reference, over the seeds that
-    both sides have; then the final ACC per seed. ``params``: the runs with these changed
-    parameters (none by default)."""
-    ours = [r for r in runs if r["config"] == config and r.get("params", {}) == (params or {})]
+def report(runs: list[dict], reference: list[dict], config: str = "paper") -> str:
+    """For each set of changed parameters (none first) and data set: each phase's ACC and NMI,
+    aecm beside the reference, over the seeds that both sides have; then the final ACC per
+    seed."""
+    theirs: dict[tuple[str, int], dict] = {}  # the reference writes one row per phase
+    for row in reference:
+        theirs.setdefault((row["dataset"], row["seed"]), {})[row["phase"]] = row
+    theirs = {key: rows for key, rows in theirs.items() if "aecm" in rows}
+    ours = [r for r in runs if r["config"] == config]
+    variants = sorted({json.dumps(r.get("params", {}), sort_keys=True) for r in ours}, key=len)
     lines = []
-    for name in sorted({r["dataset"] for r in ours} | {r["dataset"] for r in reference}):
-        mine = {r["seed"]: r for r in ours if r["dataset"] == name}
-        theirs: dict[int, dict] = {}  # the reference writes one row per phase
-        for row in reference:
-            if row["dataset"] == name:
-                theirs.setdefault(row["seed"], {})[row["phase"]] = row
-        theirs = {seed: rows for seed, rows in theirs.items() if "aecm" in rows}
-        seeds = sorted(set(mine) & set(theirs))
-        if not seeds:
-            continue
-        dates = sorted({mine[s]["date"] for s in seeds})
-        lines += [
-            f"**{name}**, seeds {', '.join(map(str, seeds))}, ACC / NMI %, mean ± std over "
-            f"seeds (aecm {mine[seeds[0]]['aecm_version']}, {mine[seeds[0]]['torch']}, "
-            f"{', '.join(dates)}):",
-            "",
-            "| phase | aecm ACC | reference ACC | aecm NMI | reference NMI |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for key, label in PHASES:
-            cells = []
-            for metric in ("acc", "nmi"):
-                cells.append(_cell([mine[s][key][metric] for s in seeds]))
-                cells.append(_cell([theirs[s][key][metric] for s in seeds]))
-            lines.append(f"| {label} | {' | '.join(cells)} |")
-        per_seed = " / ".join(
-            f"{100 * mine[s]['aecm']['acc']:.1f} vs {100 * theirs[s]['aecm']['acc']:.1f}"
-            for s in seeds
-        )
-        lines += ["", f"Final ACC per seed, aecm vs reference: {per_seed}.", ""]
+    for variant in variants:
+        changed = ", ".join(f"{k}={v!r}" for k, v in json.loads(variant).items())
+        title = f"`AECM.from_paper({changed})`" if changed else "`AECM.from_paper`"
+        for name in sorted({r["dataset"] for r in ours}):
+            mine = {
+                r["seed"]: r
+                for r in ours
+                if r["dataset"] == name
+                and json.dumps(r.get("params", {}), sort_keys=True) == variant
+            }
+            seeds = sorted(s for s in mine if (name, s) in theirs)
+            if not seeds:
+                continue
+            first = mine[seeds[0]]
+            lines += [
+                f"**{name}**, {title}, seeds {', '.join(map(str, seeds))}, ACC / NMI %, mean ± "
+                f"std over seeds (aecm {first['aecm_version']}, {first['torch']}, "
+                f"{', '.join(sorted({mine[s]['date'] for s in seeds}))}):",
+                "",
+                "| phase | aecm ACC | reference ACC | aecm NMI | reference NMI |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            for key, label in PHASES:
+                cells = []
+                for metric in ("acc", "nmi"):
+                    cells.append(_cell([mine[s][key][metric] for s in seeds]))
+                    cells.append(_cell([theirs[name, s][key][metric] for s in seeds]))
+                lines.append(f"| {label} | {' | '.join(cells)} |")
+            per_seed = " / ".join(
+                f"{100 * mine[s]['aecm']['acc']:.1f} vs {100 * theirs[name, s]['aecm']['acc']:.1f}"
+                for s in seeds
+            )
+            lines += ["", f"Final ACC per seed, aecm vs reference: {per_seed}.", ""]
     return "\n".join(lines)
 
 
@@ -170,7 +176,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.report or args.update_docs:
         runs, reference = _stored(args.out / "runs.jsonl"), _stored(args.reference)
-        text = report(runs, reference, args.config, args.params)
+        text = report(runs, reference, args.config)
         print(text)
         if args.update_docs:
             write_block(args.update_docs, *DOCS_BLOCK, text)
