@@ -87,6 +87,7 @@ def run_one(name: str, seed: int, args) -> dict:
             started = time.perf_counter()
             model.fit(X)
             record[phase] = _scores(y, model.labels_)
+            record["params"] = {**args.params, "loss": model.loss}  # what ran, whatever the default
             record[f"seconds_{phase}"] = round(time.perf_counter() - started, 1)
             record[f"empty_clusters_{phase}"] = int(k - len(np.unique(model.labels_)))
     return record
@@ -186,11 +187,15 @@ def main() -> None:
     schedule = [args.pretrain_epochs, args.cm_epochs, args.epochs]
     for item in args.runs:
         name, seed = item.split(":")
+        params = dict(args.params)
+        if "loss" not in params:  # the records name the loss that ran
+            model = AECM.from_paper(name) if args.config == "paper" else AECM()
+            params["loss"] = model.loss
         done = any(
             r["dataset"] == name
             and r["seed"] == int(seed)
             and r["config"] == args.config
-            and r.get("params", {}) == args.params
+            and r.get("params", {}) == params
             and r["schedule"] == schedule
             for r in _stored(store)
         )

@@ -89,7 +89,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         do not depend on the batch size or the data's dimension; they beat k-means on the
         pretrained embedding on USPS without tuning (docs/results.md), while the un-normalised
         ``"paper"`` form with ``beta=1``, ``lbd=1`` fell below it. :meth:`from_paper` gives the
-        ``"paper"`` form with the authors' tuned values per data set.
+        ``"pytorch"`` form with the authors' tuned values per data set.
     averaging : bool, default=True
         Polyak-average the weights over a final epoch.
     tol : float, default=0.0
@@ -233,12 +233,13 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
 
     @classmethod
     def from_paper(cls, dataset: str, **params) -> AECM:
-        """AE-CM as tuned by the authors for ``dataset``: the ``"paper"`` loss form with ``λ = 1``,
-        their ``embedding_dim``, ``beta``, ``alpha`` and ``batch_size``, and their
+        """AE-CM as the authors' PyTorch code runs it on ``dataset``: their loss
+        (``loss="pytorch"``: sums over the batch, squared orthonormality penalty, ``λ = 1``),
+        their tuned ``embedding_dim``, ``beta``, ``alpha`` and ``batch_size``, and their
         pseudo-inverse start of the CM (``cm_init="pinv"``) on the embedding as pretrained
-        (``rescale_embedding=False``)."""
+        (``rescale_embedding=False``). Keyword arguments override any of these."""
         defaults = {
-            "loss": "paper",
+            "loss": "pytorch",
             "lbd": 1.0,
             "cm_init": "pinv",
             "rescale_embedding": False,
