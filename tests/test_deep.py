@@ -95,7 +95,7 @@ def test_pretrained_autoencoder_is_reused_and_left_untouched(blobs, aekm):
     params = {"pretrained": aekm, "cm_epochs": 0, "n_epochs": 0, "random_state": 0, **SMALL}
     frozen = AECM(3, rescale_embedding=False, **params).fit(X)
     np.testing.assert_array_equal(frozen.transform(X), aekm.transform(X))
-    rescaled = AECM(3, averaging=False, **params).fit(X)
+    rescaled = AECM(3, averaging=False, rescale_embedding=True, **params).fit(X)
     scale = np.linalg.norm(frozen.cluster_centers_, axis=1).mean()
     np.testing.assert_allclose(np.linalg.norm(rescaled.cluster_centers_, axis=1).mean(), 1.0)
     np.testing.assert_allclose(rescaled.transform(X) * scale, aekm.transform(X), atol=1e-5)
