@@ -1,8 +1,17 @@
-"""Tables that a benchmark script writes into the docs between two marker lines."""
+"""Stored runs of the benchmark scripts (one JSON record per line), and the tables they write
+into the docs between two marker lines."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+
+def stored(path: Path) -> list[dict]:
+    """The records of a JSON-lines file of runs; none when it does not exist yet."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def markers(name: str, script: str) -> tuple[str, str]:

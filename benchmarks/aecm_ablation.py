@@ -23,7 +23,7 @@ from unittest import mock
 
 import numpy as np
 import torch
-from _docs import write_block
+from _docs import stored, write_block
 
 import aecm
 from aecm import AECM, AEKMeans
@@ -70,17 +70,11 @@ VARIANTS = {
 }
 
 
-def _stored(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def run(name: str, seed: int, variants: list[str], args) -> None:
     store = args.out / "runs.jsonl"
     schedule = [args.pretrain_epochs, args.cm_epochs, args.epochs]
     key = {"dataset": name, "seed": seed, "schedule": schedule}
-    done = {r["variant"] for r in _stored(store) if all(r[k] == v for k, v in key.items())}
+    done = {r["variant"] for r in stored(store) if all(r[k] == v for k, v in key.items())}
     todo = [v for v in ["AE+KM", *variants] if v not in done]
     if not todo:
         return
@@ -171,7 +165,7 @@ def main() -> None:
         for seed in range(args.seeds):
             for name in args.datasets:
                 run(name, seed, args.variants, args)
-    text = report(_stored(args.out / "runs.jsonl"))
+    text = report(stored(args.out / "runs.jsonl"))
     print(text)
     if args.update_docs:
         write_block(args.update_docs, *DOCS_BLOCK, text)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _docs import write_block
+from _docs import stored, write_block
 
 import aecm
 from aecm import AECM, AEKMeans
@@ -91,12 +91,6 @@ def run_one(name: str, seed: int, args) -> dict:
             record[f"seconds_{phase}"] = round(time.perf_counter() - started, 1)
             record[f"empty_clusters_{phase}"] = int(k - len(np.unique(model.labels_)))
     return record
-
-
-def _stored(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _cell(values: list[float]) -> str:
@@ -176,7 +170,7 @@ def main() -> None:
     parser.add_argument("--update-docs", type=Path, help="write the tables into this file")
     args = parser.parse_args()
     if args.report or args.update_docs:
-        runs, reference = _stored(args.out / "runs.jsonl"), _stored(args.reference)
+        runs, reference = stored(args.out / "runs.jsonl"), stored(args.reference)
         text = report(runs, reference, args.config)
         print(text)
         if args.update_docs:
@@ -197,7 +191,7 @@ def main() -> None:
             and r["config"] == args.config
             and r.get("params", {}) == params
             and r["schedule"] == schedule
-            for r in _stored(store)
+            for r in stored(store)
         )
         if done:
             print(f"{item}: stored, skipped")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _docs import write_block
+from _docs import stored, write_block
 from sklearn.datasets import load_digits
 
 import aecm
@@ -43,12 +43,6 @@ def _load(name: str):
     return aecm.datasets.load(name, DATA)
 
 
-def _stored(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def run(name: str, seed: int, args) -> None:
     store = args.out / "runs.jsonl"
     key = {
@@ -57,9 +51,7 @@ def run(name: str, seed: int, args) -> None:
         "schedule": [args.pretrain_epochs, args.cm_epochs, args.epochs],
     }
     done = {
-        (r["factor"], r["rescale"])
-        for r in _stored(store)
-        if all(r[k] == v for k, v in key.items())
+        (r["factor"], r["rescale"]) for r in stored(store) if all(r[k] == v for k, v in key.items())
     }
     todo = [(f, r) for f in FACTORS for r in (True, False) if (f, r) not in done]
     if not todo:
@@ -150,7 +142,7 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         for seed in range(args.seeds):
             run(args.dataset, seed, args)
-    text = report(_stored(args.out / "runs.jsonl"))
+    text = report(stored(args.out / "runs.jsonl"))
     print(text)
     if args.update_docs:
         write_block(args.update_docs, *DOCS_BLOCK, text)

@@ -28,10 +28,10 @@ def _expected(name: str, script) -> str:
     if name == "aecm_fidelity":
         folder = BENCH / "aecm-fidelity"
         return script.report(
-            script._stored(folder / "runs.jsonl"), script._stored(folder / "reference.jsonl")
+            script.stored(folder / "runs.jsonl"), script.stored(folder / "reference.jsonl")
         )
     folder = BENCH / name.replace("_", "-")
-    return script.report(script._stored(folder / "runs.jsonl"))
+    return script.report(script.stored(folder / "runs.jsonl"))
 
 
 @pytest.mark.parametrize("name", ["cm_suite", "aecm_fidelity", "aecm_ablation", "aecm_scale"])
