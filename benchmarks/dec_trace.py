@@ -15,7 +15,13 @@ Keras rule stops and the scores there and at the end. Usage::
     python benchmarks/dec_trace.py --seed 0 --pretrained docs/bench/deep-mnist/pretrained/\
 mnist-dec-keras-p300-b256-seed0 --out docs/bench/deep-mnist/dec-trace-seed0.jsonl
 
-Running the same command again prints the summary of a finished trace without training.
+Running the same command again prints the summary of a finished trace without training;
+``--report`` prints the summary and the table of a stored trace (without ``--pretrained``, and
+without loading the data), and ``--update-docs docs/results.md`` writes that table into the
+file::
+
+    python benchmarks/dec_trace.py --out docs/bench/deep-mnist/dec-trace-seed0.jsonl --report \
+        --update-docs docs/results.md
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _docs import stored, write_block
 
 import aecm
 from aecm import DEC
@@ -82,6 +89,57 @@ def trace(args, X: np.ndarray, y: np.ndarray, out: Path) -> None:
             )
 
 
+#: The block of the docs that ``--update-docs`` writes (see ``_docs.py``).
+DOCS_BLOCK = ("dec_trace table", "dec_trace.py")
+
+
+def batches_per_epoch(dataset: str, batch_size: int) -> int:
+    return -(-aecm.datasets.DATASETS[aecm.datasets.resolve_name(dataset)].n_samples // batch_size)
+
+
+def report(
+    records: list[dict], dataset: str = "mnist", batch_size: int = 256, tol: float = 1e-3
+) -> str:
+    """The trace's milestones as a Markdown table: the k-means start, the 1st, 10th and 20th
+    target refreshes, the refresh where the Keras rule stops (the first with a label change
+    below ``tol``), the highest ACC and the last refresh."""
+    per_epoch = batches_per_epoch(dataset, batch_size)
+    marks: dict[int, list[str]] = {}
+
+    def mark(record: dict, text: str) -> None:
+        marks.setdefault(record["iteration"], []).append(text)
+
+    mark(records[0], "k-means initialisation")
+    for number, name in ((1, "1st"), (10, "10th"), (20, "20th")):
+        if number < len(records):
+            mark(records[number], f"{name} refresh")
+    calm = [r for r in records[1:] if r["label_change"] < tol]
+    if calm:
+        mark(calm[0], f"the Keras rule stops (first change < {100 * tol:g} %)")
+    mark(max(records, key=lambda r: r["acc"]), "highest ACC")
+    mark(records[-1], "end")
+    lines = [
+        f"**{dataset}**, DEC from the k-means start, target refreshed every "
+        f"{records[1]['iteration']} iterations of batch {batch_size} ({per_epoch} per epoch), "
+        f"{len(records) - 1} refreshes:",
+        "",
+        "| iteration (epoch) | where | label change since the previous refresh | ACC % | NMI % "
+        "| ARI % |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for record in records:
+        if record["iteration"] not in marks:
+            continue
+        change = record.get("label_change")
+        lines.append(
+            f"| {record['iteration']} ({record['iteration'] / per_epoch:.1f}) | "
+            f"{'; '.join(marks[record['iteration']])} | "
+            f"{'–' if change is None else f'{100 * change:.3g} %'} | {100 * record['acc']:.1f} | "
+            f"{100 * record['nmi']:.1f} | {100 * record['ari']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def summary(records: list[dict], tol: float, batches_per_epoch: int) -> None:
     def line(name: str, r: dict) -> None:
         print(
@@ -103,7 +161,7 @@ def summary(records: list[dict], tol: float, batches_per_epoch: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pretrained", type=Path, required=True)
+    parser.add_argument("--pretrained", type=Path, help="required unless --report")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--iterations", type=int, default=20_000)
     parser.add_argument("--update-interval", type=int, default=140)
@@ -111,17 +169,28 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--tol", type=float, default=1e-3)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--report", action="store_true", help="only print the stored trace")
+    parser.add_argument("--update-docs", type=Path, help="write the table into this file")
     args = parser.parse_args()
-    X, y = aecm.datasets.load(args.dataset, DATA)
     last = args.iterations // args.update_interval * args.update_interval
     finished = args.out.exists() and any(
         json.loads(line)["iteration"] == last for line in args.out.read_text().splitlines()
     )
-    if not finished:
+    if not (finished or args.report or args.update_docs):
+        if args.pretrained is None:
+            parser.error("--pretrained is required to train (or give --report)")
+        X, y = aecm.datasets.load(args.dataset, DATA)
         print(f"aecm {aecm.__version__}, torch {torch.__version__}, seed {args.seed}", flush=True)
         trace(args, X, y, args.out)
-    records = [json.loads(line) for line in args.out.read_text().splitlines()]
-    summary(records, args.tol, -(-X.shape[0] // args.batch_size))
+    records = stored(args.out)
+    if not records:
+        parser.error(f"no stored trace in {args.out}")
+    summary(records, args.tol, batches_per_epoch(args.dataset, args.batch_size))
+    if args.report or args.update_docs:
+        text = report(records, args.dataset, args.batch_size, args.tol)
+        print("\n" + text, end="")
+        if args.update_docs:
+            write_block(args.update_docs, *DOCS_BLOCK, text)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,13 @@ for DEC and 0.88 for AE+k-means, mean of 10 runs), with IDEC's published optimis
 progress every ``--checkpoint-every`` epochs (in ``checkpoints/``, removed once the fit is
 recorded), so a long run stopped on the way (crash, Ctrl-C, end of a session) goes on where it
 stopped, within an epoch or so, when the same command is run again; the table then covers
-every seed finished so far. ``--report`` prints the tables of the fits stored so far without
-fitting anything (e.g. while other processes are still running seeds).
+every seed finished so far. ``--report`` prints the tables of every fit stored in ``--out``
+without fitting anything (e.g. while other processes are still running seeds); with
+``--update-docs docs/results.md`` it also writes them into that file, between the markers of
+the folder's block (``DOCS_BLOCKS``)::
+
+    python benchmarks/deep_methods.py --out docs/bench/deep-50 --report --update-docs \
+        docs/results.md
 
 ``--aecm-paper`` adds a row for AE-CM with the authors' tuned values (``AECM.from_paper``),
 which pretrains its own autoencoder when the tuned embedding size is not 10.
@@ -51,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
+from _docs import write_block
 from sklearn.cluster import KMeans
 
 import aecm
@@ -70,6 +76,28 @@ METRICS = ("acc", "nmi", "ari", "k_acc", "k_nmi", "epoch_s", "fit_s")
 PEERS = {
     "bare PyTorch pretraining epoch": False,
     "bare PyTorch pretraining epoch, fused Adam": True,
+}
+AEKM_NAME = "AE+KM (pretraining + k-means)"
+# the fields of a record that name its run's configuration (one table each)
+CONFIG = ("dataset", "pretraining", "pretrain_epochs", "cm_epochs", "epochs", "batch_size")
+# the order of the rows of a table: the start of each method's name
+ROW_ORDER = (
+    "AE+KM",
+    "AE-CM (defaults:",
+    "AE-CM (defaults) +",
+    "AE-CM (defaults) on",
+    "DEC (",
+    "IDEC (",
+    "DCN (",
+    "DKM (",
+    "AE-CM from_paper",
+)
+
+#: The blocks of the docs that ``--report --update-docs`` writes, by the name of the ``--out``
+#: folder whose stored runs they show (see ``_docs.py``).
+DOCS_BLOCKS = {
+    folder: (f"docs/bench/{folder} tables", "deep_methods.py")
+    for folder in ("deep-50", "deep-mnist", "refine-pendigits")
 }
 
 
@@ -224,12 +252,13 @@ class Store:
     stopped by a crash, Ctrl-C or the end of a session goes on where it stopped. Without a
     folder nothing is kept."""
 
-    def __init__(self, folder: str | None) -> None:
+    def __init__(self, folder: str | None, *, read_only: bool = False) -> None:
         self.folder = Path(folder) if folder else None
         self.records: list[dict] = []
         if self.folder is None:
             return
-        (self.folder / "pretrained").mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            (self.folder / "pretrained").mkdir(parents=True, exist_ok=True)
         runs = self.folder / "runs.jsonl"
         if runs.exists():
             for number, line in enumerate(runs.read_text(encoding="utf-8").splitlines(), 1):
@@ -271,19 +300,78 @@ class Store:
             shutil.rmtree(checkpoints, ignore_errors=True)
 
 
+def pretraining_optimiser(config: dict) -> str:
+    return "SGD 1, momentum 0.9" if config["pretraining"] == "dec-keras" else "Adam 1e-3"
+
+
+def schedule(config: dict) -> str:
+    """The schedule of a run's configuration (the fields of :data:`CONFIG`), in words."""
+    return (
+        f"pretrain {config['pretrain_epochs']} epochs ({pretraining_optimiser(config)}), "
+        f"{config['epochs']} clustering epochs (AE-CM: {config['cm_epochs']} CM + "
+        f"{config['epochs']} joint), batch {config['batch_size']}"
+    )
+
+
+def collect(records: list[dict], config: dict, names=None, seeds=None) -> dict[str, dict]:
+    """Each method's finished fits of one configuration (the first record of each seed):
+    metric → values in the order of the seeds, and the thread counts and whether any fit went
+    on from checkpoints. ``names``: these methods in this order (default: every method found,
+    in the order of :data:`ROW_ORDER`); ``seeds``: only these seeds."""
+    first: dict[tuple[str, int], dict] = {}
+    for r in records:
+        if r["method"] in PEERS or any(r.get(key) != value for key, value in config.items()):
+            continue
+        if seeds is None or r["seed"] in seeds:
+            first.setdefault((r["method"], r["seed"]), r)
+    if names is None:
+        rank = {p: i for i, p in enumerate(ROW_ORDER)}
+
+        def order(name):
+            return min((i for p, i in rank.items() if name.startswith(p)), default=len(rank)), name
+
+        names = sorted({name for name, _ in first}, key=order)
+    rows: dict[str, dict] = {}
+    for name in names:
+        found = [first[key] for key in sorted(key for key in first if key[0] == name)]
+        if found:
+            rows[name] = {metric: [r[metric] for r in found] for metric in METRICS}
+            rows[name]["threads"] = [r["threads"] for r in found]
+            rows[name]["resumed"] = any(r.get("resumed") for r in found)
+    return rows
+
+
+def peers_line(records: list[dict], config: dict, seeds=None) -> str | None:
+    """aecm's pretraining epoch beside the bare PyTorch loops, where these ran: compared on the
+    seeds they ran beside, with the same thread count."""
+    matching = [r for r in records if all(r.get(k) == v for k, v in config.items())]
+    ours = {
+        (r["seed"], r["threads"]): r["epoch_s"]
+        for r in matching
+        if r["method"] == AEKM_NAME and (seeds is None or r["seed"] in seeds)
+    }
+    beside = {
+        name: [r for r in matching if r["method"] == name and (r["seed"], r["threads"]) in ours]
+        for name in PEERS
+    }
+    if not all(beside.values()):
+        return None
+    runs = sorted({(r["seed"], r["threads"]) for found in beside.values() for r in found})
+    medians = [np.median([r["epoch_s"] for r in found]) for found in beside.values()]
+    threads = sorted({t for _, t in runs})
+    return (
+        f"pretraining epoch (median over seeds {sorted({s for s, _ in runs})}, "
+        f"{'/'.join(map(str, threads))} thread{'s' * (threads != [1])}): aecm "
+        f"({pretraining_optimiser(config)}) "
+        f"{np.median([ours[run] for run in runs]):.2f} s; bare PyTorch loop "
+        f"{medians[0]:.2f} s, with the fused Adam step {medians[1]:.2f} s (same network, "
+        f"Adam, batch {config['batch_size']})"
+    )
+
+
 def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
     X, y = aecm.datasets.load(args.dataset, DATA)
     k = len(np.unique(y))
-    optimiser = "SGD 1, momentum 0.9" if args.pretraining == "dec-keras" else "Adam 1e-3"
-    schedule = (
-        f"pretrain {args.pretrain_epochs} epochs ({optimiser}), {args.epochs} clustering epochs "
-        f"(AE-CM: {args.cm_epochs} CM + {args.epochs} joint), batch {args.batch_size}"
-    )
-    print(
-        f"\n## {args.dataset}: n={X.shape[0]} d={X.shape[1]} K={k}; AE d-500-500-2000-10, "
-        f"{schedule}, {args.seeds} seeds",
-        flush=True,
-    )
     config = {
         "dataset": args.dataset,
         "pretrain_epochs": args.pretrain_epochs,
@@ -292,6 +380,11 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
         "batch_size": args.batch_size,
         "pretraining": args.pretraining,
     }
+    print(
+        f"\n## {args.dataset}: n={X.shape[0]} d={X.shape[1]} K={k}; AE d-500-500-2000-10, "
+        f"{schedule(config)}, {args.seeds} seeds",
+        flush=True,
+    )
     stamp = {
         "aecm": aecm.__version__,
         "torch": torch.__version__,
@@ -322,9 +415,8 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
         )
 
     factories = methods(args, k)
-    aekm_name = "AE+KM (pretraining + k-means)"
-    # --report: no fitting, only the tables of the fits already stored
-    for seed in [] if args.report else args.only_seeds or range(args.seeds):
+    aekm_name = AEKM_NAME
+    for seed in args.only_seeds or range(args.seeds):
         if all(store.done({**config, "seed": seed, "method": m}) for m in [aekm_name, *factories]):
             continue
         prefix = f"{args.dataset}-{args.pretraining}-p{args.pretrain_epochs}-b{args.batch_size}"
@@ -382,70 +474,105 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
                 resumed,
             )
             store.finished(checkpoints)
-    rows: dict[str, dict[str, list[float]]] = {}
-    for name in [aekm_name, *factories]:
-        found = [store.done({**config, "seed": seed, "method": name}) for seed in range(args.seeds)]
-        found = [r for r in found if r is not None]
-        if found:
-            rows[name] = {metric: [r[metric] for r in found] for metric in METRICS}
-            rows[name]["threads"] = [r["threads"] for r in found]
+    # the seeds asked for, in the order of the methods asked for
+    rows = collect(store.records, config, [aekm_name, *factories], range(args.seeds))
     # the peers ran beside one seed's pretraining: compare with the pretraining epochs of the
     # seeds they ran beside, with the same thread count
-    ours = {
-        (r["seed"], r["threads"]): r["epoch_s"]
-        for r in store.matching({**config, "method": aekm_name})
-        if r["seed"] < args.seeds
-    }
-    beside = {
-        name: [
-            r
-            for r in store.matching({**config, "method": name})
-            if (r["seed"], r["threads"]) in ours
-        ]
-        for name in PEERS
-    }
-    if all(beside.values()):
-        runs = sorted({(r["seed"], r["threads"]) for found in beside.values() for r in found})
-        medians = [np.median([r["epoch_s"] for r in found]) for found in beside.values()]
-        threads = sorted({t for _, t in runs})
-        print(
-            f"  pretraining epoch (median over seeds {sorted({s for s, _ in runs})}, "
-            f"{'/'.join(map(str, threads))} threads): aecm ({optimiser}) "
-            f"{np.median([ours[run] for run in runs]):.2f} s; bare PyTorch loop "
-            f"{medians[0]:.2f} s, with the fused Adam step {medians[1]:.2f} s (same network, "
-            f"Adam, batch {args.batch_size})",
-            flush=True,
-        )
+    line = peers_line(store.records, config, range(args.seeds))
+    if line:
+        print(f"  {line}", flush=True)
     return rows
 
 
-def print_table(rows) -> None:
-    print()
-    print("| method | seeds | ACC % | NMI % | ARI % | k-ACC % | k-NMI % | s / epoch | s / fit |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+def table(rows: dict[str, dict], fit_seconds: bool = True) -> list[str]:
+    """The Markdown table of :func:`collect`'s rows, with the column s / fit or without."""
+    header = "| method | seeds | ACC % | NMI % | ARI % | k-ACC % | k-NMI % | s / epoch |"
+    lines = [header + (" s / fit |" if fit_seconds else "")]
+    lines.append("| --- " * (header.count("|") - 1 + fit_seconds) + "|")
     for name, r in rows.items():
         cells = [str(len(r["acc"]))]
         cells += [pm(r[m], 100) for m in ("acc", "nmi", "ari", "k_acc", "k_nmi")]
-        cells += [pm(r["epoch_s"], digits=3), pm(r["fit_s"], digits=1)]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    print(
-        "\ns / epoch: pretraining for AE+KM, the clustering phase otherwise (AE-CM: joint phase); "
-        "s / fit excludes the shared pretraining, except for AE+KM (pretraining + k-means) and "
-        "for AE-CM from_paper when it pretrains its own autoencoder.",
-        flush=True,
-    )
+        cells.append(pm(r["epoch_s"], digits=3))
+        if fit_seconds:
+            cells.append(pm(r["fit_s"], digits=1))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def notes(rows: dict[str, dict], fit_seconds: bool = True) -> list[str]:
+    """What the seconds of :func:`table` are, one sentence a line."""
+    lines = [
+        "s / epoch: pretraining for AE+KM, the clustering phase otherwise (AE-CM: joint phase); "
+        + (
+            "s / fit excludes the shared pretraining, except for AE+KM (pretraining + k-means) "
+            "and for AE-CM from_paper when it pretrains its own autoencoder."
+            if fit_seconds
+            else "s / fit is left out: some fits went on from the checkpoints of an earlier "
+            "process, and their seconds cover only the last process's part."
+        )
+    ]
     threads = sorted({t for r in rows.values() for t in r["threads"]})
     if len(threads) > 1:
-        print(
-            f"The seeds ran with {' or '.join(map(str, threads))} threads (the run was resumed "
-            "with other settings): the seconds mix them.",
-            flush=True,
+        lines.append(
+            f"The seeds ran with {' or '.join(map(str, threads))} threads (processes with "
+            "different settings wrote to one --out folder): the seconds mix them."
         )
     joint = [r["epoch_s"] for name, r in rows.items() if name.startswith("AE-CM (defaults")]
     idec = [r["epoch_s"] for name, r in rows.items() if name.startswith("IDEC")]
     if joint and idec:
         ratio = np.median(joint[0]) / np.median(idec[0])
-        print(f"AE-CM joint epoch / IDEC epoch (same batch size, medians): {ratio:.2f}", flush=True)
+        lines.append(f"AE-CM joint epoch / IDEC epoch (same batch size, medians): {ratio:.2f}")
+    return lines
+
+
+def print_table(rows) -> None:
+    print()
+    print("\n".join(table(rows)))
+    print("\n" + "\n".join(notes(rows)), flush=True)
+
+
+def _distinct(records: list[dict], field: str) -> str:
+    return " or ".join(map(str, sorted({r[field] for r in records if field in r})))
+
+
+def report(records: list[dict]) -> str:
+    """The tables of every stored fit, one per configuration (data set and schedule) in the
+    order first stored: a line that names the data set, the schedule, the seeds and the
+    versions, the table, and what its seconds are. ``s / fit`` is left out of a table where a
+    fit went on from checkpoints."""
+    configs: list[dict] = []
+    for r in records:
+        config = {key: r[key] for key in CONFIG}
+        if config not in configs:
+            configs.append(config)
+    parts = []
+    for config in configs:
+        rows = collect(records, config)
+        if not rows:
+            continue
+        fit_seconds = not any(r["resumed"] for r in rows.values())
+        found = [r for r in records if all(r.get(k) == v for k, v in config.items())]
+        info = aecm.datasets.DATASETS.get(config["dataset"])
+        size = (
+            f" (n = {info.n_samples}, d = {info.n_features}, K = {info.n_classes})" if info else ""
+        )
+        seeds = sorted({r["seed"] for r in found if r["method"] not in PEERS})
+        threads = _distinct(found, "threads")
+        lines = [
+            f"**{config['dataset']}**{size}, AE d-500-500-2000-10, {schedule(config)}; seeds "
+            f"{', '.join(map(str, seeds))}; aecm {_distinct(found, 'aecm')}, torch "
+            f"{_distinct(found, 'torch')}, device {_distinct(found, 'device')}, "
+            f"{threads} thread{'s' * (threads != '1')} per process:",
+            "",
+            *table(rows, fit_seconds),
+            "",
+            *notes(rows, fit_seconds),
+        ]
+        line = peers_line(records, config)
+        if line:
+            lines.append(line[0].upper() + line[1:] + ".")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
 
 
 def main() -> None:
@@ -493,7 +620,13 @@ def main() -> None:
     parser.add_argument(
         "--report",
         action="store_true",
-        help="print the tables of the fits already in --out (finished so far) without fitting",
+        help="print the tables of every fit stored in --out (finished so far) without fitting",
+    )
+    parser.add_argument(
+        "--update-docs",
+        type=Path,
+        help="with --report, write the tables into this file (the block of --out's folder: "
+        f"{', '.join(DOCS_BLOCKS)})",
     )
     parser.add_argument(
         "--checkpoint-every",
@@ -507,8 +640,18 @@ def main() -> None:
         parser.error(f"unknown methods {unknown}; choose among {', '.join(METHODS)}")
     if args.report and not args.out:
         parser.error("--report reads the fits stored in --out; give --out")
+    if args.update_docs and not args.report:
+        parser.error("--update-docs writes the tables of --report; give --report")
+    if args.update_docs and Path(args.out).name not in DOCS_BLOCKS:
+        parser.error(f"--update-docs: no block of the docs shows {args.out}")
     if args.cm_epochs is None:
         args.cm_epochs = args.epochs
+    if args.report:
+        text = report(Store(args.out, read_only=True).records)
+        print(text, end="")
+        if args.update_docs:
+            write_block(args.update_docs, *DOCS_BLOCKS[Path(args.out).name], text)
+        return
     print(
         f"aecm {aecm.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"scikit-learn {sklearn.__version__}, Python {platform.python_version()}, "

@@ -22,7 +22,7 @@ def _script(name: str):
     return module
 
 
-def _expected(name: str, script) -> str:
+def _expected(name: str, folder: str, script) -> str:
     if name == "cm_suite":
         return script.summary(script.Store(BENCH / "cm-suite"), list(script.DATASETS))
     if name == "aecm_fidelity":
@@ -30,15 +30,36 @@ def _expected(name: str, script) -> str:
         return script.report(
             script.stored(folder / "runs.jsonl"), script.stored(folder / "reference.jsonl")
         )
-    folder = BENCH / name.replace("_", "-")
-    return script.report(script.stored(folder / "runs.jsonl"))
+    if name == "bench_grid":
+        return script.report(script.read_results(BENCH / script.RESULTS_FILE))
+    if name == "dec_trace":
+        return script.report(script.stored(BENCH / "deep-mnist" / "dec-trace-seed0.jsonl"))
+    stored = _script("_docs").stored
+    return script.report(stored(BENCH / (folder or name.replace("_", "-")) / "runs.jsonl"))
 
 
-@pytest.mark.parametrize("name", ["cm_suite", "aecm_fidelity", "aecm_ablation", "aecm_scale"])
-def test_generated_tables_match_their_stored_runs(name):
+# a script's name, or "script/folder" for a script that writes one block per --out folder
+BLOCKS = [
+    "cm_suite",
+    "aecm_fidelity",
+    "aecm_ablation",
+    "aecm_scale",
+    "bench_grid",
+    "deep_methods/deep-50",
+    "deep_methods/deep-mnist",
+    "deep_methods/refine-pendigits",
+    "dec_trace",
+]
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_generated_tables_match_their_stored_runs(block):
+    name, _, folder = block.partition("/")
     script = _script(name)
-    written = _script("_docs").read_block(RESULTS, *script.DOCS_BLOCK)
-    assert written == _expected(name, script).strip(), (
-        f"docs/results.md's {name} tables differ from docs/bench: run python "
-        f"benchmarks/{name}.py --report --update-docs docs/results.md"
+    markers = script.DOCS_BLOCKS[folder] if folder else script.DOCS_BLOCK
+    written = _script("_docs").read_block(RESULTS, *markers)
+    out = f" --out docs/bench/{folder}" if folder else ""
+    assert written == _expected(name, folder, script).strip(), (
+        f"docs/results.md's {block} tables differ from docs/bench: run python "
+        f"benchmarks/{name}.py{out} --report --update-docs docs/results.md"
     )
