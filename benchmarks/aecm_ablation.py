@@ -65,7 +65,7 @@ VARIANTS = {
     "normalized": (
         {"loss": "normalized", "lbd": 0.1, "beta": 100.0, "alpha": 1.1},
         contextlib.nullcontext,
-        "aecm's default loss and weights",
+        "normalised loss and weights (aecm's earlier defaults)",
     ),
 }
 
