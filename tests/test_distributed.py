@@ -43,6 +43,10 @@ pytestmark = pytest.mark.skipif(
 
 #: What "equal within float tolerance" means here (see the module's docstring).
 RTOL = 1e-5
+#: AE-CM's default loss is a sum over the batch: its gradients are large against Adam's ``eps``,
+#: so Adam steps by about ``learning_rate`` whatever their size, and the rounding differences of
+#: sums taken in another order move the weights by up to ~1e-4 of their scale in 4 epochs.
+AECM_RTOL = 1e-3
 
 
 # ---------------------------------------------------------------------------------- groups
@@ -115,9 +119,9 @@ def alone() -> dict:
         torch.set_num_threads(threads)
 
 
-def _assert_close(actual: np.ndarray, expected: np.ndarray) -> None:
+def _assert_close(actual: np.ndarray, expected: np.ndarray, rtol: float = RTOL) -> None:
     scale = float(np.abs(expected).max())
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=RTOL * scale)
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=rtol * scale)
 
 
 # ---------------------------------------------------------------------------------- shards
@@ -196,13 +200,13 @@ def test_cm_fit_on_two_processes_equals_one_process(group, alone, name):
 def test_aecm_fit_on_two_processes_equals_one_process(group, alone):
     """Pretraining, the CM on the embedding and the joint phase, all split over 2 processes."""
     estimator = alone["aecm"]
-    _assert_close(group["aecm.centers"], estimator.cluster_centers_)
+    _assert_close(group["aecm.centers"], estimator.cluster_centers_, AECM_RTOL)
     weights = np.concatenate(
         [p.detach().numpy().ravel() for p in estimator.autoencoder_.parameters()]
     )
-    _assert_close(group["aecm.autoencoder"], weights)
+    _assert_close(group["aecm.autoencoder"], weights, AECM_RTOL)
     np.testing.assert_array_equal(group["aecm.labels"], estimator.labels_)
-    np.testing.assert_allclose(group["aecm.loss"], estimator.loss_, rtol=RTOL)
+    np.testing.assert_allclose(group["aecm.loss"], estimator.loss_, rtol=AECM_RTOL)
 
 
 @pytest.mark.parametrize("name", ["dec", "idec", "dcn", "dkm"])

@@ -44,6 +44,7 @@ BLOCKS = [
     "aecm_fidelity",
     "aecm_ablation",
     "aecm_scale",
+    "aecm_defaults",
     "bench_grid",
     "deep_methods/deep-50",
     "deep_methods/deep-mnist",

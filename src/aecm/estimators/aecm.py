@@ -11,14 +11,28 @@ from sklearn.cluster import KMeans
 from aecm import paper
 from aecm._params import ARRAY_LIKE, AUTO, BOOLEAN, NONE, Interval, Options, is_auto
 from aecm.data.batches import make_source
-from aecm.estimators._base import check_init_sample_size, check_n_clusters
+from aecm.estimators._base import check_init_sample_size, check_n_clusters, sample_rows
 from aecm.estimators.deep import DeepClusterer, SoftAssignmentMixin
 from aecm.init import Mixture, mixture_em, posterior_layer
+from aecm.losses import squared_distances
 from aecm.methods.aecm import AECMObjective
 from aecm.methods.cm import CMObjective, select_clusters
 from aecm.methods.pruning import PruningConfig, default_max_clusters, prune_clusters
 from aecm.nn.cm import ClusteringLayer
 from aecm.training import FlatAdam, TrainingResult, make_optimizer, train
+
+#: ``beta="auto"``: the autoencoder's reconstruction weighs this much against the CM's data term
+#: at the start of the CM phase (both per row; docs/results.md, "AE-CM's defaults").
+BETA_RATIO = 0.3
+
+#: ``alpha="auto"``: ``α = 1 + ALPHA_STRENGTH · n_B / K`` (n_B: the batch's rows), under which
+#: the prior's pull on a point at balanced weights is this many squared distances between
+#: centroids' units, whatever the batch size (docs/results.md, "Which defaults for AE-CM?").
+ALPHA_STRENGTH = 0.3
+
+#: Adam's step in the pruning stage of ``n_clusters="auto"`` (a CM on the sphered embedding):
+#: ``ClusteringModule``'s default.
+PRUNING_LEARNING_RATE = 1e-3
 
 #: Rows of the embedding that k-means sees when it places the ``max_clusters`` starting
 #: clusters of ``n_clusters="auto"`` (ClusteringModule's ``init_sample_size``).
@@ -67,29 +81,43 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         ``n_clusters="auto"`` also the most epochs of the pruning stage before it.
     n_epochs : int, default=1000
         Epochs of joint training.
-    learning_rate : float, default=1e-3
-        Step size of Adam in the CM phase and of AdamW (``eps=1e-3``) in the joint phase.
-    alpha : float or array-like of shape (n_clusters,), default=1.1
-        Dirichlet concentration of the CM's prior (see :class:`aecm.ClusteringModule`). A
-        vector pairs its sorted values with the clusters sorted by weight; ``refine_iter``'s EM
-        is the maximum-likelihood mixture and does not use ``alpha``; ``n_clusters="auto"``
-        needs a single number.
-    beta : float, default=100.0
-        Weight of the autoencoder's reconstruction.
-    lbd : float, default=0.1
+    learning_rate : float, default=3e-4
+        Step size of Adam in the CM phase and of AdamW (``eps=1e-3``) in the joint phase. With
+        the default loss Adam's steps are about this size whatever the gradients' scale; at
+        1e-3 the joint phase merged clusters on data sets of a few hundred rows
+        (docs/results.md, "Which defaults for AE-CM?"). The pruning stage of
+        ``n_clusters="auto"`` steps by 1e-3, as :class:`aecm.ClusteringModule`.
+    alpha : "auto", float or array-like of shape (n_clusters,), default="auto"
+        Dirichlet concentration of the CM's prior (see :class:`aecm.ClusteringModule`); 1 is
+        the flat prior, larger values pull the clusters towards equal weights. The prior's
+        term does not grow with the batch while the others do, so a value acts in proportion
+        to ``α / n_B`` (the paper tunes ``α`` with the batch size). ``"auto"``: ``α = 1 + 0.3
+        · n_B / K`` (``ALPHA_STRENGTH``; ``n_B = min(batch_size, n_samples)``), the same pull
+        per row at any batch size; without it (``alpha=1``) the joint phase merged clusters
+        on small data sets. A vector pairs its sorted values with the clusters sorted by
+        weight; ``refine_iter``'s EM is the maximum-likelihood mixture and does not use
+        ``alpha``; ``n_clusters="auto"`` needs a single number or ``"auto"`` (with ``K`` the
+        number of clusters found).
+    beta : float or "auto", default="auto"
+        Weight of the autoencoder's reconstruction. ``"auto"``: chosen so that, as the CM
+        phase starts, the reconstruction weighs ``BETA_RATIO`` (0.3) times the CM's data term,
+        both per row on the initialisation sample: ``β = 0.3 · mean_i min_k ‖z_i − μ_k‖² /
+        mean_i ‖x_i − x̂_i‖²`` with ``μ`` the k-means centroids of the embedding ``z`` (for
+        the "rand" schedule, of the untrained embedding). It then does not depend on the
+        scale of the data, the number of features or how well the autoencoder reconstructs.
+        The value used is ``beta_``.
+    lbd : float, default=1.0
         Weight ``λ`` of the orthonormality term.
     schedule : {"pre", "rand"}, default="pre"
         ``"pre"``: pretraining, k-means, the CM phase, then joint training (the paper's better
         variant); ``"rand"``: joint training from a random start.
-    loss : {"paper", "pytorch", "normalized"}, default="normalized"
-        The loss form (see :func:`aecm.losses.aecm_loss`): sums over the batch with the absolute
-        (``"paper"``, the authors' TensorFlow code) or squared (``"pytorch"``, their PyTorch module)
-        orthonormality penalty, or means (``"normalized"``). The defaults of ``loss``, ``alpha``,
-        ``beta`` and ``lbd`` are those of the authors' PyTorch example, whose normalised terms do
-        not depend on the batch size or the data's dimension; they beat k-means on the pretrained
-        embedding on USPS without tuning (docs/results.md), while the un-normalised ``"paper"`` form
-        with ``beta=1``, ``lbd=1`` fell below it. :meth:`from_paper` gives the ``"pytorch"`` form
-        with the authors' tuned values per data set.
+    loss : {"pytorch", "paper", "normalized"}, default="pytorch"
+        The loss form (see :func:`aecm.losses.aecm_loss`): sums over the batch with the squared
+        (``"pytorch"``, the authors' PyTorch module) or absolute (``"paper"``, their TensorFlow
+        code) orthonormality penalty, or the CM's terms and the reconstruction as means
+        (``"normalized"``, the authors' PyTorch example, whose weights must then be tuned
+        again: with ``alpha=1.1, beta=100, lbd=0.1`` it was aecm's default before). How the
+        defaults were chosen: docs/results.md, "Which defaults for AE-CM?".
     averaging : bool, default=True
         Polyak-average the weights over a final epoch.
     tol : float, default=0.0
@@ -109,16 +137,14 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         ``"pinv"``: the paper's pseudo-inverse encoder ``W = pinv(U)ᵀ``, much softer, whose
         ``argmax`` need not be the nearest centroid (the authors' code; :meth:`from_paper`).
         Which trains better depends on the data and the loss (docs/results.md).
-    rescale_embedding : bool, default=False
+    rescale_embedding : bool, default=True
         Schedule "pre": before the CM phase, divide the pretrained embedding by the mean norm
         of its k-means centroids (the decoder's first layer multiplies it back, so the
         reconstructions do not change), so that the centroids start at the unit norm that the
         loss assumes (its sparsity term takes ``‖μ_k‖ = 1`` and its orthonormality term pulls
-        them there). The fit is then the same whatever the scale of the pretrained embedding:
-        use it with an autoencoder pretrained elsewhere, whose embedding may be 10 times larger
-        or smaller than aecm's (there the CM phase changes k-means' partition and the result
-        falls, docs/results.md). Off by default: on embeddings pretrained by aecm it cost 2 ACC
-        points on digits and ARI 1.0 → 0.92 on blobs.
+        them there). The fit is then the same whatever the scale of the pretrained embedding
+        (an autoencoder pretrained elsewhere may embed 10 times larger or smaller than aecm's).
+        False trains on the embedding as it is (the authors' code, :meth:`from_paper`).
     max_clusters : int or None, default=None
         With ``n_clusters="auto"``: the number of clusters the pruning starts from, in
         ``[2, min(n_samples, embedding_dim)]``. None: ``min(50, n_samples // 10,
@@ -155,6 +181,9 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         empty or, with an integer ``n_clusters``, holds more than 90 % of the points).
     n_iter_ : int
         Epochs of the joint phase.
+    beta_ : float
+        The weight of the autoencoder's reconstruction that the fit used (``beta``, or the
+        value ``"auto"`` chose).
 
     Notes
     -----
@@ -184,8 +213,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         "min_cluster_weight": [Interval(Real, 0, 1, closed="neither")],
         "prune_strength": [Interval(Real, 0, None, closed="neither")],
         "cm_epochs": [Interval(Integral, 0, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="neither"), ARRAY_LIKE],
-        "beta": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither"), AUTO, ARRAY_LIKE],
+        "beta": [Interval(Real, 0, None, closed="left"), AUTO],
         "lbd": [Interval(Real, 0, None, closed="left")],
         "schedule": [Options(("pre", "rand"))],
         "loss": [Options(("paper", "pytorch", "normalized"))],
@@ -205,13 +234,13 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         cm_epochs=100,
         n_epochs=1000,
         batch_size=256,
-        learning_rate=1e-3,
+        learning_rate=3e-4,
         pretrain_learning_rate=1e-3,
-        alpha=1.1,
-        beta=100.0,
-        lbd=0.1,
+        alpha="auto",
+        beta="auto",
+        lbd=1.0,
         schedule="pre",
-        loss="normalized",
+        loss="pytorch",
         averaging=True,
         pretrained=None,
         init_sample_size=100_000,
@@ -228,7 +257,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         prune_strength=4.0,
         refine_iter=0,
         cm_init="posterior",
-        rescale_embedding=False,
+        rescale_embedding=True,
     ):
         self._store_init_params(locals())
 
@@ -237,12 +266,15 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         """AE-CM as the authors' PyTorch code runs it on ``dataset``: their loss
         (``loss="pytorch"``: sums over the batch, squared orthonormality penalty, ``λ = 1``),
         their tuned ``embedding_dim``, ``beta``, ``alpha`` and ``batch_size``, and their
-        pseudo-inverse start of the CM (``cm_init="pinv"``) on the embedding as pretrained.
-        Keyword arguments override any of these."""
+        pseudo-inverse start of the CM (``cm_init="pinv"``) on the embedding as pretrained
+        (``rescale_embedding=False``), and their step size 1e-3. Keyword arguments override
+        any of these."""
         defaults = {
             "loss": "pytorch",
             "lbd": 1.0,
             "cm_init": "pinv",
+            "rescale_embedding": False,
+            "learning_rate": 1e-3,
             **paper.tuned(paper.AECM_TUNED, dataset),
         }
         return cls(**{**defaults, **params})
@@ -256,7 +288,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
                 f"embedding_dim={self.embedding_dim} must be >= n_clusters={self.n_clusters}: "
                 "AE-CM makes the K centroids orthonormal in the embedding space."
             )
-        if not isinstance(self.alpha, Real):
+        if not isinstance(self.alpha, Real) and not is_auto(self.alpha):
             alpha = np.asarray(self.alpha, dtype=np.float64)
             if alpha.shape != (self.n_clusters,) or np.any(alpha <= 0):
                 raise ValueError(
@@ -274,10 +306,10 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
             raise ValueError(
                 "n_clusters='auto' prunes the clusters in the CM phase: cm_epochs must be >= 1."
             )
-        if not isinstance(self.alpha, Real):
+        if not isinstance(self.alpha, Real) and not is_auto(self.alpha):
             raise ValueError(
-                "With n_clusters='auto', alpha must be a single positive number (the prior "
-                "at the number of clusters found); a vector needs an integer n_clusters."
+                "With n_clusters='auto', alpha must be a single positive number or 'auto' (the "
+                "prior at the number of clusters found); a vector needs an integer n_clusters."
             )
         check_init_sample_size(self.init_sample_size, self._max_clusters(n_samples), "max_clusters")
 
@@ -299,12 +331,23 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     def _needs_pretraining(self) -> bool:
         return self.schedule == "pre"
 
-    def _alpha_tensor(self, device) -> torch.Tensor:
-        alpha = self.alpha if isinstance(self.alpha, Real) else np.sort(np.asarray(self.alpha))
+    def _saved_alpha(self, meta: dict, device) -> torch.Tensor:
+        """The ``α`` a saved fit used (``alpha`` itself for models saved before it was stored)."""
+        alpha = np.asarray(meta.get("alpha", self.alpha), dtype=np.float32)
+        return torch.as_tensor(np.sort(alpha) if alpha.ndim else alpha, device=device)
+
+    def _alpha_tensor(self, device, n_clusters: int, n_samples: int) -> torch.Tensor:
+        """``alpha`` sorted, or with ``"auto"`` ``1 + ALPHA_STRENGTH · n_B / K``."""
+        if is_auto(self.alpha):
+            batch = min(self.batch_size, n_samples)
+            alpha = 1.0 + ALPHA_STRENGTH * batch / n_clusters
+        elif isinstance(self.alpha, Real):
+            alpha = self.alpha
+        else:
+            alpha = np.sort(np.asarray(self.alpha))
         return torch.as_tensor(alpha, dtype=torch.float32, device=device)
 
     def _fit_clusters(self, autoencoder, source, generator, seed):
-        alpha = self._alpha_tensor(source.device)
         phases = {}
         if self.schedule == "pre":
             if is_auto(self.n_clusters):
@@ -317,6 +360,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
                 scale = float(centroids.norm(dim=1).mean())
                 autoencoder.rescale_embedding(scale)
                 centroids, z = centroids / scale, z / scale
+            beta = self._auto_beta(autoencoder, source, seed, z, centroids)
             if self.cm_init == "pinv":
                 layer = ClusteringLayer(self.embedding_dim, centroids.shape[0])
                 layer.init_from_centroids(centroids.cpu())
@@ -325,8 +369,11 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         else:
             layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
             layer.reset_parameters(generator)
+            beta = self._auto_beta(autoencoder, source, seed)
         layer.to(source.device)
-        options = {"beta": self.beta, "lbd": self.lbd, "form": self.loss}
+        self._beta = beta
+        alpha = self._alpha_tensor(source.device, layer.n_clusters, source.n_samples)
+        options = self._loss_options()
         if self.schedule == "pre" and self.cm_epochs > 0:
             objective = AECMObjective(autoencoder, layer, alpha, joint=False, **options)
             optimizer = make_optimizer(
@@ -354,6 +401,30 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
             objective = self._drop_small_clusters(objective, source, history, kept)
         return objective, phases
 
+    def _loss_options(self) -> dict:
+        return {"beta": self._beta, "lbd": self.lbd, "form": self.loss}
+
+    @torch.no_grad()
+    def _auto_beta(self, autoencoder, source, seed, z=None, centroids=None) -> float:
+        """``beta``, or with ``"auto"`` the β under which the autoencoder's reconstruction
+        weighs ``BETA_RATIO`` times the CM's data term, both per row on the initialisation
+        sample: ``β = BETA_RATIO · mean_i min_k ‖z_i − μ_k‖² / mean_i ‖x_i − x̂_i‖²`` with
+        ``μ`` the k-means centroids of the embedding ``z`` (as the CM phase starts; computed
+        here for the "rand" schedule). Invariant to the scale of the data."""
+        if not is_auto(self.beta):
+            return float(self.beta)
+        if centroids is None:
+            centroids = self._kmeans_centroids(autoencoder, source, seed)
+            z = self._init_embedding(autoencoder, source, seed)
+        rows = sample_rows(source.n_samples, self.init_sample_size, seed)
+        batches = source.ordered_batches() if rows is None else source.batches_at(np.sort(rows))
+        squares = sum(float(((b - autoencoder(b)) ** 2).sum()) for b in batches)
+        reconstruction = squares / z.shape[0]
+        spread = float(squared_distances(z, centroids).min(dim=1).values.mean())
+        if not reconstruction > 0 or not spread > 0:
+            return 1.0  # a perfect autoencoder or one point per cluster: nothing to balance
+        return BETA_RATIO * spread / reconstruction
+
     @torch.no_grad()
     def _refine(self, layer: ClusteringLayer, z: torch.Tensor) -> None:
         """``refine_iter`` EM iterations of the isotropic mixture on the final embedding ``z``
@@ -380,9 +451,11 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         if not small.any():
             return objective
         keep = torch.as_tensor(np.flatnonzero(~small), device=source.device)
-        options = {"beta": self.beta, "lbd": self.lbd, "form": self.loss}
         return AECMObjective(
-            objective.autoencoder, select_clusters(layer, keep), objective.alpha, **options
+            objective.autoencoder,
+            select_clusters(layer, keep),
+            objective.alpha,
+            **self._loss_options(),
         )
 
     def _pruned_centroids(self, z, generator, seed):
@@ -410,7 +483,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         )
         layer = posterior_layer(mixture, bias=True)
         objective = CMObjective(layer.to(z.device), torch.ones((), device=z.device))
-        optimizer = FlatAdam(objective.flat, lr=self.learning_rate, eps=1e-3)
+        optimizer = FlatAdam(objective.flat, lr=PRUNING_LEARNING_RATE, eps=1e-3)
         config = PruningConfig(
             strength=self.prune_strength,
             min_weight=self.min_cluster_weight,
@@ -436,19 +509,26 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         return objective.layer.centroids()
 
     def _objective_state(self, objective):
-        return {f"cm.{k}": v for k, v in objective.layer.state_dict().items()}, {}
+        tensors = {f"cm.{k}": v for k, v in objective.layer.state_dict().items()}
+        return tensors, {"beta": objective.beta, "alpha": objective.alpha.tolist()}
 
     def _build_objective(self, autoencoder, tensors, meta):
         device = next(autoencoder.parameters()).device
         n_clusters = tensors["cm.encoder_weight"].shape[0]
         layer = ClusteringLayer(self.embedding_dim, n_clusters).to(device)
         layer.load_state_dict({k.removeprefix("cm."): v for k, v in tensors.items()})
-        options = {"beta": self.beta, "lbd": self.lbd, "form": self.loss}
-        return AECMObjective(autoencoder, layer, self._alpha_tensor(device), **options)
+        self._beta = float(meta.get("beta", self.beta))
+        return AECMObjective(
+            autoencoder, layer, self._saved_alpha(meta, device), **self._loss_options()
+        )
 
     @property
     def cm_(self) -> ClusteringLayer:
         return self._objective.layer
+
+    @property
+    def beta_(self) -> float:
+        return self._objective.beta
 
 
 class _Sphering:
