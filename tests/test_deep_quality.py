@@ -7,13 +7,12 @@ layers (256, 256, 1024) instead of the paper's (500, 500, 2000), 15 pretraining 
 (``update_interval=12`` batches: with the default 140 the target was never refreshed in 10
 epochs of 12 batches, and DEC/IDEC stayed at AE+KM's partition).
 
-Measured (seeds 0, 1, 2; ACC; 2 threads): AE+KM 0.641, 0.639, 0.672 (mean 0.651); AE-CM 0.649,
-0.650, 0.676 (mean 0.658); DEC 0.654, 0.679, 0.693 (mean 0.675); IDEC with its published
+Measured (seeds 0, 1, 2; ACC; 2 threads): AE+KM 0.641, 0.639, 0.672 (mean 0.651); AE-CM 0.665,
+0.683, 0.706 (mean 0.685); DEC 0.654, 0.679, 0.693 (mean 0.675); IDEC with its published
 optimiser (SGD 0.1, momentum 0.99) 0.652, 0.691, 0.698 (mean 0.680). With DEC's optimiser
 (aecm's IDEC default) IDEC stays at AE+KM's partition within this budget (mean 0.652 against
-0.654, 1 thread). Before AE-CM's encoder was fitted to the k-means partition (see
-:class:`aecm.AECM`), AE-CM fell to ACC 0.52 on one seed of this subset. The scores depend on
-the thread count (float sums in another order), hence the margins.
+0.654, 1 thread). The scores depend on the thread count (float sums in another order), hence
+the margins.
 """
 
 from __future__ import annotations
@@ -65,9 +64,9 @@ def scores(usps_subset):
     return {name: np.array(values) for name, values in out.items()}
 
 
-def test_aecm_keeps_or_improves_on_kmeans_of_the_pretrained_embedding(scores):
-    assert scores["aecm"].min() >= 0.63, scores
-    assert scores["aecm"].mean() >= scores["aekm"].mean() - 0.005, scores
+def test_aecm_improves_on_kmeans_of_the_pretrained_embedding(scores):
+    assert scores["aecm"].min() >= 0.64, scores
+    assert scores["aecm"].mean() >= scores["aekm"].mean() + 0.015, scores
 
 
 def test_dec_improves_on_kmeans_of_the_pretrained_embedding(scores):
