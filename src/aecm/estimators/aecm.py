@@ -22,12 +22,12 @@ from aecm.nn.cm import ClusteringLayer
 from aecm.training import FlatAdam, TrainingResult, make_optimizer, train
 
 #: ``beta="auto"``: the autoencoder's reconstruction weighs this much against the CM's data term
-#: at the start of the CM phase (both per row; docs/results.md, "AE-CM's defaults").
+#: at the start of the CM phase (both per row; docs/results.md, "Which defaults for AE-CM?").
 BETA_RATIO = 0.3
 
-#: ``alpha="auto"``: ``α = 1 + ALPHA_STRENGTH · n_B / K`` (n_B: the batch's rows), under which
-#: the prior's pull on a point at balanced weights is this many squared distances between
-#: centroids' units, whatever the batch size (docs/results.md, "Which defaults for AE-CM?").
+#: ``alpha="auto"``: ``α = 1 + ALPHA_STRENGTH · n_B / K`` (n_B: the batch's rows), so that the
+#: prior's gradient on one row's assignment at equal weights, ``(α − 1) K / n_B``, is the same
+#: at any batch size (docs/results.md, "Which defaults for AE-CM?").
 ALPHA_STRENGTH = 0.3
 
 #: Adam's step in the pruning stage of ``n_clusters="auto"`` (a CM on the sphered embedding):
