@@ -4,7 +4,25 @@ into the docs between two marker lines."""
 from __future__ import annotations
 
 import json
+import os
+import platform
+import time
 from pathlib import Path
+
+
+def run_context() -> dict:
+    """What a stored run records of where and when it ran: versions, machine, threads, date."""
+    import torch
+
+    import aecm
+
+    return {
+        "aecm_version": aecm.__version__,
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch thread(s)",
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def stored(path: Path) -> list[dict]:

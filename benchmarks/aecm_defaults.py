@@ -19,15 +19,13 @@ import contextlib
 import copy
 import json
 import os
-import platform
 import time
 import warnings
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
-import torch
-from _docs import stored, write_block
+from _docs import run_context, stored, write_block
 from sklearn import datasets as bundled
 from sklearn.preprocessing import minmax_scale
 
@@ -114,13 +112,7 @@ def run(name: str, seed: int, methods: list[str], args) -> None:
         return
     X, y = load(name)
     k = len(np.unique(y))
-    context = {
-        "aecm_version": aecm.__version__,
-        "torch": torch.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"{torch.get_num_threads()} torch thread(s)",
-        "date": time.strftime("%Y-%m-%d"),
-    }
+    context = run_context()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         started = time.perf_counter()

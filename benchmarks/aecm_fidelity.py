@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
-from _docs import stored, write_block
+from _docs import run_context, stored, write_block
 
 import aecm
 from aecm import AECM, AEKMeans
@@ -54,11 +52,7 @@ def run_one(name: str, seed: int, args) -> dict:
         "config": args.config,
         "params": args.params,
         "schedule": [args.pretrain_epochs, args.cm_epochs, args.epochs],
-        "aecm_version": aecm.__version__,
-        "torch": torch.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"{torch.get_num_threads()} torch thread(s)",
-        "date": time.strftime("%Y-%m-%d"),
+        **run_context(),
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
