@@ -3,6 +3,7 @@ into the docs between two marker lines."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -53,3 +54,33 @@ def write_block(path: Path, name: str, script: str, block: str) -> None:
     text = path.read_text()
     start, stop = text.index(begin) + len(begin), text.index(end)
     path.write_text(text[:start] + "\n" + block.strip() + "\n" + text[stop:])
+
+
+def schedule_parser(
+    doc: str, out: Path, *, pretrain_epochs: int, cm_epochs: int, epochs: int
+) -> argparse.ArgumentParser:
+    """The options the AE-CM benchmark scripts share: the schedule, the store and the report."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--pretrain-epochs", type=int, default=pretrain_epochs)
+    parser.add_argument("--cm-epochs", type=int, default=cm_epochs)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--report", action="store_true", help="only print the stored runs")
+    parser.add_argument("--update-docs", type=Path, help="write the tables into this file")
+    return parser
+
+
+def measuring(args: argparse.Namespace) -> bool:
+    """Whether the script runs fits (not only ``--report``/``--update-docs``); then its store's
+    folder exists."""
+    if args.report or args.update_docs:
+        return False
+    args.out.mkdir(parents=True, exist_ok=True)
+    return True
+
+
+def publish(args: argparse.Namespace, text: str, block: tuple[str, str]) -> None:
+    """Print the tables and, with ``--update-docs``, write them into the docs' ``block``."""
+    print(text)
+    if args.update_docs:
+        write_block(args.update_docs, *block, text)

@@ -11,7 +11,6 @@ ones are skipped); ``--report`` prints the table. Usage (short schedule; one cor
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
@@ -23,7 +22,7 @@ from unittest import mock
 
 import numpy as np
 import torch
-from _docs import stored, write_block
+from _docs import measuring, publish, schedule_parser, stored
 
 import aecm
 from aecm import AECM, AEKMeans
@@ -149,26 +148,16 @@ def report(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = schedule_parser(__doc__, OUT, pretrain_epochs=10, cm_epochs=10, epochs=20)
     parser.add_argument("--datasets", nargs="+", default=["pendigits"])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--pretrain-epochs", type=int, default=10)
-    parser.add_argument("--cm-epochs", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--report", action="store_true", help="only print the stored runs")
-    parser.add_argument("--update-docs", type=Path, help="write the tables into this file")
     args = parser.parse_args()
-    if not (args.report or args.update_docs):
-        args.out.mkdir(parents=True, exist_ok=True)
+    if measuring(args):
         for seed in range(args.seeds):
             for name in args.datasets:
                 run(name, seed, args.variants, args)
-    text = report(stored(args.out / "runs.jsonl"))
-    print(text)
-    if args.update_docs:
-        write_block(args.update_docs, *DOCS_BLOCK, text)
+    publish(args, report(stored(args.out / "runs.jsonl")), DOCS_BLOCK)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ and ``iris`` scaled to [0, 1]) or a shared benchmark set. Records go to ``--out`
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import json
@@ -25,7 +24,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-from _docs import run_context, stored, write_block
+from _docs import measuring, publish, run_context, schedule_parser, stored
 from sklearn import datasets as bundled
 from sklearn.preprocessing import minmax_scale
 
@@ -183,27 +182,17 @@ def report(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = schedule_parser(__doc__, OUT, pretrain_epochs=50, cm_epochs=50, epochs=50)
     parser.add_argument("--datasets", nargs="+", default=["digits"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--pretrain-epochs", type=int, default=50)
-    parser.add_argument("--cm-epochs", type=int, default=50)
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--report", action="store_true", help="only print the stored runs")
-    parser.add_argument("--update-docs", type=Path, help="write the tables into this file")
     args = parser.parse_args()
-    if not (args.report or args.update_docs):
-        args.out.mkdir(parents=True, exist_ok=True)
+    if measuring(args):
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for name in args.datasets:
                 run(name, seed, args.methods, args)
-    text = report(stored(args.out / "runs.jsonl"))
-    print(text)
-    if args.update_docs:
-        write_block(args.update_docs, *DOCS_BLOCK, text)
+    publish(args, report(stored(args.out / "runs.jsonl")), DOCS_BLOCK)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ digits (``digits``, bundled) or a shared benchmark set. Records go to ``--out``/
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _docs import stored, write_block
+from _docs import measuring, publish, schedule_parser, stored
 from sklearn.datasets import load_digits
 
 import aecm
@@ -128,24 +127,14 @@ def report(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = schedule_parser(__doc__, OUT, pretrain_epochs=30, cm_epochs=50, epochs=50)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--pretrain-epochs", type=int, default=30)
-    parser.add_argument("--cm-epochs", type=int, default=50)
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--report", action="store_true", help="only print the stored runs")
-    parser.add_argument("--update-docs", type=Path, help="write the tables into this file")
     args = parser.parse_args()
-    if not (args.report or args.update_docs):
-        args.out.mkdir(parents=True, exist_ok=True)
+    if measuring(args):
         for seed in range(args.seeds):
             run(args.dataset, seed, args)
-    text = report(stored(args.out / "runs.jsonl"))
-    print(text)
-    if args.update_docs:
-        write_block(args.update_docs, *DOCS_BLOCK, text)
+    publish(args, report(stored(args.out / "runs.jsonl")), DOCS_BLOCK)
 
 
 if __name__ == "__main__":
