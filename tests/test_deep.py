@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
@@ -71,10 +73,12 @@ def test_aecm_clusters_blobs(blobs, aekm, params):
 
 def test_aecm_rand_schedule_trains_from_scratch(blobs):
     # "rand" (no pretraining, random CM) is the paper's weaker variant: on these blobs it merged
-    # clusters (ARI 0.57 with alpha=10, one cluster with alpha<=3), so only training is checked.
+    # clusters (ARI 0.50-0.57 over seeds 0-2 with alpha=10, an empty cluster on two of them;
+    # one cluster with alpha<=3), so only training is checked.
     X, _ = blobs
     paper_form = {"loss": "paper", "alpha": 10.0, "beta": 1.0, "lbd": 1.0}
-    with pytest.warns(CollapseWarning, match="1 of the 3 clusters are empty"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapseWarning)
         model = AECM(3, schedule="rand", n_epochs=30, random_state=0, **paper_form, **SMALL)
         model.fit(X)
     assert set(model.history_) == {"joint", "clusters"}

@@ -56,6 +56,20 @@ def test_round_trip_gives_identical_outputs(tmp_path, data, estimator):
     assert loaded.score(data) == pytest.approx(estimator.score(data), rel=1e-6)
 
 
+def test_an_aecm_saved_without_biases_loads_as_one(tmp_path, data):
+    """Models saved before AE-CM's ``bias`` parameter existed have a CM without biases and
+    no ``bias`` in their parameters: they load as ``bias=False`` and predict as saved."""
+    model = AECM(3, cm_epochs=2, bias=False, **SMALL).fit(data)
+    path = model.save(tmp_path / "m")
+    config = json.loads((path / "model.json").read_text())
+    del config["params"]["bias"]
+    (path / "model.json").write_text(json.dumps(config))
+    loaded = aecm.load(path)
+    assert loaded.bias is False and loaded.cm_.encoder_bias is None
+    np.testing.assert_array_equal(loaded.predict(data), model.predict(data))
+    assert AECM(3, cm_epochs=2, **SMALL).fit(data).cm_.encoder_bias is not None
+
+
 def test_feature_names_survive(tmp_path, data):
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(data, columns=[f"c{i}" for i in range(6)])

@@ -50,8 +50,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     2. k-means (20 restarts) on the embedding (rescaled so that the centroids have unit mean
        norm with ``rescale_embedding``); the CM's decoder takes the centroids and its
        encoder starts as ``cm_init`` says: the posteriors of the isotropic mixture of the
-       k-means partition (the default, :func:`aecm.init.posterior_layer`) or the paper's
-       pseudo-inverse encoder;
+       k-means partition (the default, :func:`aecm.init.posterior_layer`; exact with the
+       CM's ``bias``) or the paper's pseudo-inverse encoder;
     3. the CM alone on the frozen embedding (``cm_epochs``);
     4. everything jointly (``n_epochs``), then an averaging epoch.
 
@@ -145,6 +145,13 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         them there). The fit is then the same whatever the scale of the pretrained embedding
         (an autoencoder pretrained elsewhere may embed 10 times larger or smaller than aecm's).
         False trains on the embedding as it is (the authors' code, :meth:`from_paper`).
+    bias : bool, default=True
+        Whether the CM has biases (:class:`aecm.nn.ClusteringLayer`). With them its ``γ``
+        start as exactly the posteriors of the k-means mixture, and two clusters in the same
+        direction from the embedding's origin stay apart; without (the authors' PyTorch
+        module, :meth:`from_paper`) the encoder is an L-BFGS fit to those posteriors, and on
+        iris the joint phase merged two such clusters within one epoch (docs/results.md,
+        "Which defaults for AE-CM?").
     max_clusters : int or None, default=None
         With ``n_clusters="auto"``: the number of clusters the pruning starts from, in
         ``[2, min(n_samples, embedding_dim)]``. None: ``min(50, n_samples // 10,
@@ -222,6 +229,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         "refine_iter": [Interval(Integral, 0, None, closed="left")],
         "cm_init": [Options(("posterior", "pinv"))],
         "rescale_embedding": [BOOLEAN],
+        "bias": [BOOLEAN],
     }
 
     def __init__(
@@ -258,6 +266,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         refine_iter=0,
         cm_init="posterior",
         rescale_embedding=True,
+        bias=True,
     ):
         self._store_init_params(locals())
 
@@ -265,15 +274,16 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     def from_paper(cls, dataset: str, **params) -> AECM:
         """AE-CM as the authors' PyTorch code runs it on ``dataset``: their loss
         (``loss="pytorch"``: sums over the batch, squared orthonormality penalty, ``λ = 1``),
-        their tuned ``embedding_dim``, ``beta``, ``alpha`` and ``batch_size``, and their
-        pseudo-inverse start of the CM (``cm_init="pinv"``) on the embedding as pretrained
-        (``rescale_embedding=False``), and their step size 1e-3. Keyword arguments override
-        any of these."""
+        their tuned ``embedding_dim``, ``beta``, ``alpha`` and ``batch_size``, their
+        pseudo-inverse start of a CM without biases (``cm_init="pinv"``, ``bias=False``) on the
+        embedding as pretrained (``rescale_embedding=False``), and their step size 1e-3.
+        Keyword arguments override any of these."""
         defaults = {
             "loss": "pytorch",
             "lbd": 1.0,
             "cm_init": "pinv",
             "rescale_embedding": False,
+            "bias": False,
             "learning_rate": 1e-3,
             **paper.tuned(paper.AECM_TUNED, dataset),
         }
@@ -362,12 +372,13 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
                 centroids, z = centroids / scale, z / scale
             beta = self._auto_beta(autoencoder, source, seed, z, centroids)
             if self.cm_init == "pinv":
-                layer = ClusteringLayer(self.embedding_dim, centroids.shape[0])
+                layer = ClusteringLayer(self.embedding_dim, centroids.shape[0], bias=self.bias)
                 layer.init_from_centroids(centroids.cpu())
             else:  # the encoder whose γ are the mixture's posteriors (class docstring)
-                layer = posterior_layer(Mixture.from_partition(z, centroids), bias=False, x=z)
+                mixture = Mixture.from_partition(z, centroids)
+                layer = posterior_layer(mixture, bias=self.bias, x=z)
         else:
-            layer = ClusteringLayer(self.embedding_dim, self.n_clusters)
+            layer = ClusteringLayer(self.embedding_dim, self.n_clusters, bias=self.bias)
             layer.reset_parameters(generator)
             beta = self._auto_beta(autoencoder, source, seed)
         layer.to(source.device)
@@ -431,7 +442,7 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         from the CM's centroids; the CM then becomes that mixture, as after k-means in the
         "pre" schedule (:func:`aecm.init.posterior_layer`)."""
         mixture, _ = mixture_em(z, layer.centroids(), self.refine_iter)
-        layer.load_state_dict(posterior_layer(mixture, bias=False, x=z).state_dict())
+        layer.load_state_dict(posterior_layer(mixture, bias=self.bias, x=z).state_dict())
 
     @torch.no_grad()
     def _drop_small_clusters(self, objective, source, history, kept):
@@ -515,7 +526,9 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
     def _build_objective(self, autoencoder, tensors, meta):
         device = next(autoencoder.parameters()).device
         n_clusters = tensors["cm.encoder_weight"].shape[0]
-        layer = ClusteringLayer(self.embedding_dim, n_clusters).to(device)
+        if "cm.encoder_bias" not in tensors:
+            self.bias = False  # saved without biases (all models saved before ``bias`` existed)
+        layer = ClusteringLayer(self.embedding_dim, n_clusters, bias=self.bias).to(device)
         layer.load_state_dict({k.removeprefix("cm."): v for k, v in tensors.items()})
         self._beta = float(meta.get("beta", self.beta))
         return AECMObjective(
