@@ -1,6 +1,7 @@
 """AE-CM's defaults beside its earlier defaults, one-change variants and the baselines.
 
-For each data set and seed: one autoencoder with aecm's default architecture pretrained
+For each data set and seed: one autoencoder with aecm's default architecture (an embedding of
+``max(10, K)`` dimensions: AE-CM needs ``p ≥ K``) pretrained
 ``--pretrain-epochs`` (``AEKMeans``, 20 k-means restarts: the AE+KM row), then from a copy of
 it each method of ``METHODS``: AE-CM with ``--cm-epochs`` on the frozen embedding and
 ``--epochs`` joint epochs, the baselines with ``--epochs`` clustering epochs, all with their
@@ -50,6 +51,7 @@ def _aecm(params=None, patch=contextlib.nullcontext):
         model = AECM(
             k,
             pretrained=ae,
+            embedding_dim=ae.embedding_dim,
             cm_epochs=args.cm_epochs,
             n_epochs=args.epochs,
             random_state=seed,
@@ -62,7 +64,13 @@ def _aecm(params=None, patch=contextlib.nullcontext):
 
 def _baseline(cls):
     def make(k, ae, seed, args):
-        model = cls(k, pretrained=ae, n_epochs=args.epochs, random_state=seed)
+        model = cls(
+            k,
+            pretrained=ae,
+            embedding_dim=ae.embedding_dim,
+            n_epochs=args.epochs,
+            random_state=seed,
+        )
         return model, contextlib.nullcontext
 
     return make
@@ -125,7 +133,13 @@ def run(name: str, seed: int, methods: list[str], args) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         started = time.perf_counter()
-        ae = AEKMeans(k, pretrain_epochs=args.pretrain_epochs, kmeans_n_init=20, random_state=seed)
+        ae = AEKMeans(
+            k,
+            embedding_dim=max(10, k),  # AE-CM's K centroids are orthonormal: p >= K
+            pretrain_epochs=args.pretrain_epochs,
+            kmeans_n_init=20,
+            random_state=seed,
+        )
         ae.fit(X)
         pretraining = time.perf_counter() - started
         for method in todo:

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
-from _docs import write_block
+from _docs import run_context, write_block
 from sklearn.cluster import KMeans
 
 import aecm
@@ -97,7 +97,7 @@ ROW_ORDER = (
 #: folder whose stored runs they show (see ``_docs.py``).
 DOCS_BLOCKS = {
     folder: (f"docs/bench/{folder} tables", "deep_methods.py")
-    for folder in ("deep-50", "deep-mnist", "refine-pendigits")
+    for folder in ("deep-50", "deep-mnist", "refine-pendigits", "deep-speed")
 }
 
 
@@ -112,7 +112,7 @@ def methods(args, k):
     lr, momentum = args.idec_optimizer
     table = {
         "aecm": (
-            "AE-CM (defaults: normalized loss, alpha 1.1, beta 100, lambda 0.1)",
+            "AE-CM (defaults: PyTorch loss, lambda 1, alpha and beta 'auto', step 3e-4)",
             lambda s, ae: AECM(
                 k, pretrained=ae, cm_epochs=args.cm_epochs, random_state=s, **common
             ),
@@ -385,11 +385,14 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
         f"{schedule(config)}, {args.seeds} seeds",
         flush=True,
     )
+    context = run_context()
     stamp = {
         "aecm": aecm.__version__,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": args.device,
+        "machine": context["machine"],
+        "date": context["date"],
     }
 
     def record(name, seed, model, fit_seconds, epoch_seconds, resumed):
@@ -558,11 +561,17 @@ def report(records: list[dict]) -> str:
         )
         seeds = sorted({r["seed"] for r in found if r["method"] not in PEERS})
         threads = _distinct(found, "threads")
+        # where and when, for the runs that recorded it (records from 2026-12-07 on)
+        dates = sorted({r["date"] for r in found if "date" in r})
+        where = ""
+        if dates:
+            span = " to ".join(dict.fromkeys([dates[0], dates[-1]]))
+            where = f"; {span}, {_distinct(found, 'machine')}"
         lines = [
             f"**{config['dataset']}**{size}, AE d-500-500-2000-10, {schedule(config)}; seeds "
             f"{', '.join(map(str, seeds))}; aecm {_distinct(found, 'aecm')}, torch "
             f"{_distinct(found, 'torch')}, device {_distinct(found, 'device')}, "
-            f"{threads} thread{'s' * (threads != '1')} per process:",
+            f"{threads} thread{'s' * (threads != '1')} per process{where}:",
             "",
             *table(rows, fit_seconds),
             "",

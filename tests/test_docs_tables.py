@@ -49,7 +49,9 @@ BLOCKS = [
     "deep_methods/deep-50",
     "deep_methods/deep-mnist",
     "deep_methods/refine-pendigits",
+    "deep_methods/deep-speed",
     "dec_trace",
+    "auto_k",
 ]
 
 
@@ -64,3 +66,32 @@ def test_generated_tables_match_their_stored_runs(block):
         f"docs/results.md's {block} tables differ from docs/bench: run python "
         f"benchmarks/{name}.py{out} --report --update-docs docs/results.md"
     )
+
+
+def test_auto_k_stores_each_fit_once_and_writes_its_tables(tmp_path, monkeypatch):
+    script = _script("auto_k")
+    grid = ["--part", "synthetic", "--true-k", "3", "--sizes", "300", "--separations", "8"]
+    grid += ["--k-max", "4", "--select-k", "gmm", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", ["auto_k.py", *grid])
+    script.main()
+    records = script.stored(tmp_path / "runs.jsonl")
+    assert [r["method"] for r in records] == ["cm auto", "select_k gmm", "bgm"]
+    for r in records:
+        assert (r["true_k"], r["n"], r["sep"], r["seed"]) == (3, 300, 8.0, 0)
+        assert r["k_found"] == 3 and r["seconds"] > 0 and r["date"] and r["machine"]
+    assert records[0]["ari"] > 0.9 and records[1]["ari"] is None  # select_k keeps no labels
+
+    def refit(*args):
+        raise AssertionError("a stored fit ran again")
+
+    monkeypatch.setattr(script, "FITS", dict.fromkeys(script.FITS, refit))
+    script.main()  # every fit is stored: nothing runs, nothing is added
+    assert script.stored(tmp_path / "runs.jsonl") == records
+
+    docs, helpers = tmp_path / "results.md", _script("_docs")
+    docs.write_text("\n".join(["before", *helpers.markers(*script.DOCS_BLOCK), "after"]))
+    monkeypatch.setattr(sys, "argv", ["auto_k.py", *grid, "--report", "--update-docs", str(docs)])
+    script.main()
+    written = helpers.read_block(docs, *script.DOCS_BLOCK)
+    assert written == script.report(records).strip()
+    assert "| 3 | 300 | 8 | 3 (" in written and "Exact K in 1 cell: CM auto 1" in written

@@ -214,8 +214,8 @@ def select_k(
     -----
     BIC assumes the isotropic mixture with one shared variance; on data whose clusters are not
     of that shape it keeps adding clusters: on the digit data sets (10 classes), with K in
-    2..20, it chose 15 (CM) and 20 (EM) on Pendigits and 20 with both on USPS and MNIST
-    (``benchmarks/auto_k.py``, ``docs/results.md``). With the CM, each fit is an
+    2..20, it chose the largest, 20, with both methods on Pendigits and USPS and with EM on
+    MNIST (``benchmarks/auto_k.py``, ``docs/results.md``). With the CM, each fit is an
     integer-``K`` CM, whose pseudo-inverse encoder separates poorly more clusters than there
     are features: on 10-feature mixtures of 20 clusters it chose 7 to 11 in five cells of six
     and 25 in the sixth (EM: 20 to 22). The stability (mean pairwise ARI between seeds) is
