@@ -11,7 +11,9 @@ phase and the first epoch's loss terms (mean per batch). Usage::
 
     python benchmarks/cm_phase.py --dataset mnist --cm-epochs 73 \
         docs/bench/deep-mnist/pretrained/mnist-dec-keras-p300-b256-seed0
-    python benchmarks/cm_phase.py --dataset usps docs/bench/deep-50/pretrained/usps-aecm-*
+    python benchmarks/cm_phase.py --dataset usps runs/deep/pretrained/usps-aecm-*
+
+(``runs/deep``: the ``--out`` folder of a ``benchmarks/deep_methods.py`` run on USPS.)
 """
 
 from __future__ import annotations

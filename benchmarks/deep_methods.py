@@ -29,7 +29,7 @@ without fitting anything (e.g. while other processes are still running seeds); w
 ``--update-docs docs/results.md`` it also writes them into that file, between the markers of
 the folder's block (``DOCS_BLOCKS``)::
 
-    python benchmarks/deep_methods.py --out docs/bench/deep-50 --report --update-docs \
+    python benchmarks/deep_methods.py --out docs/bench/deep-mnist --report --update-docs \
         docs/results.md
 
 ``--aecm-paper`` adds a row for AE-CM with the authors' tuned values (``AECM.from_paper``),
@@ -97,7 +97,7 @@ ROW_ORDER = (
 #: folder whose stored runs they show (see ``_docs.py``).
 DOCS_BLOCKS = {
     folder: (f"docs/bench/{folder} tables", "deep_methods.py")
-    for folder in ("deep-50", "deep-mnist", "refine-pendigits", "deep-speed")
+    for folder in ("deep-mnist", "refine-pendigits", "deep-speed")
 }
 
 

@@ -46,7 +46,6 @@ BLOCKS = [
     "aecm_scale",
     "aecm_defaults",
     "bench_grid",
-    "deep_methods/deep-50",
     "deep_methods/deep-mnist",
     "deep_methods/refine-pendigits",
     "deep_methods/deep-speed",
