@@ -112,8 +112,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         ``"pre"``: pretraining, k-means, the CM phase, then joint training (the paper's better
         variant); ``"rand"``: joint training from a random start. ``"rand"`` is kept to compare
         with the paper: with ``beta="auto"`` (measured on the untrained autoencoder, β is then
-        near 0) it can merge every cluster into one, and a fixed ``beta`` does not prevent
-        empty clusters on small data sets; prefer ``"pre"``.
+        near 0) it can merge every cluster into one, and a fixed ``beta`` did not keep the
+        three clusters of 400 rows of three separated blobs; prefer ``"pre"``.
     loss : {"pytorch", "paper", "normalized"}, default="pytorch"
         The loss form (see :func:`aecm.losses.aecm_loss`): sums over the batch with the squared
         (``"pytorch"``, the authors' PyTorch module) or absolute (``"paper"``, their TensorFlow
