@@ -23,7 +23,7 @@ from aecm.training import FlatAdam, TrainingResult, make_optimizer, train
 
 #: ``beta="auto"``: the autoencoder's reconstruction weighs this much against the CM's data term
 #: at the start of the CM phase (both per row; docs/results.md, "Which defaults for AE-CM?").
-BETA_RATIO = 0.3
+BETA_RATIO = 0.1
 
 #: ``alpha="auto"``: ``α = 1 + ALPHA_STRENGTH · n_B / K`` (n_B: the batch's rows), so that the
 #: prior's gradient on one row's assignment at equal weights, ``(α − 1) K / n_B``, is the same
@@ -100,8 +100,8 @@ class AECM(SoftAssignmentMixin, DeepClusterer):
         number of clusters found).
     beta : float or "auto", default="auto"
         Weight of the autoencoder's reconstruction. ``"auto"``: chosen so that, as the CM
-        phase starts, the reconstruction weighs ``BETA_RATIO`` (0.3) times the CM's data term,
-        both per row on the initialisation sample: ``β = 0.3 · mean_i min_k ‖z_i − μ_k‖² /
+        phase starts, the reconstruction weighs ``BETA_RATIO`` (0.1) times the CM's data term,
+        both per row on the initialisation sample: ``β = 0.1 · mean_i min_k ‖z_i − μ_k‖² /
         mean_i ‖x_i − x̂_i‖²`` with ``μ`` the k-means centroids of the embedding ``z`` (for
         the "rand" schedule, of the untrained embedding). It then does not depend on the
         scale of the data, the number of features or how well the autoencoder reconstructs.
