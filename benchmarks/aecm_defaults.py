@@ -7,7 +7,9 @@ it each method of ``METHODS``: AE-CM with ``--cm-epochs`` on the frozen embeddin
 ``--epochs`` joint epochs, the baselines with ``--epochs`` clustering epochs, all with their
 defaults otherwise. Data: scikit-learn's bundled sets (``digits``; ``wine``, ``breast_cancer``
 and ``iris`` scaled to [0, 1]) or a shared benchmark set. Records go to ``--out``/runs.jsonl
-(finished ones are skipped); ``--report`` prints the tables. Usage (one core)::
+(finished ones are skipped; a seed resumed later pretrains its autoencoder again and stops if
+that one differs from the stored AE+KM row's); ``--report`` prints the tables. Usage (one
+core)::
 
     OMP_NUM_THREADS=1 python benchmarks/aecm_defaults.py --datasets digits --seeds 5
     python benchmarks/aecm_defaults.py --report --update-docs docs/results.md
