@@ -300,6 +300,19 @@ class Store:
             shutil.rmtree(checkpoints, ignore_errors=True)
 
 
+def check_same_autoencoder(stored: dict, scores: dict, dataset: str, seed: int) -> None:
+    """A seed whose autoencoder is pretrained again (its saved copy missing) must give the
+    stored AE+KM record's scores, or the methods fitted now would not start from the network
+    that the stored methods of the seed started from."""
+    if any(abs(stored[m] - float(scores[m])) > 1e-4 for m in ("acc", "nmi")):
+        raise SystemExit(
+            f"{dataset} seed {seed}: the autoencoder pretrained now gives AE+KM ACC "
+            f"{scores['acc']:.4f}, the stored record {stored['acc']:.4f}: the methods fitted now "
+            "would not start from the stored autoencoder (different code, threads or machine); "
+            "measure the seed again in a fresh --out."
+        )
+
+
 def pretraining_optimiser(config: dict) -> str:
     return "SGD 1, momentum 0.9" if config["pretraining"] == "dec-keras" else "Adam 1e-3"
 
@@ -449,7 +462,10 @@ def run_dataset(args, store: Store) -> dict[str, dict[str, list[float]]]:
             fit_seconds = time.perf_counter() - started
             # record, then save, then drop the checkpoints: a run killed in between finds the
             # finished pretraining in its checkpoints and does not record it twice
-            if not store.done({**config, "seed": seed, "method": aekm_name}):
+            stored = store.done({**config, "seed": seed, "method": aekm_name})
+            if stored:
+                check_same_autoencoder(stored, evaluate(y, ae.labels_), args.dataset, seed)
+            else:
                 record(aekm_name, seed, ae, fit_seconds, np.median(history["seconds"]), resumed)
             if folder is not None:
                 ae.set_params(checkpoint_dir=None).save(folder)

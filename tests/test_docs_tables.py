@@ -94,3 +94,16 @@ def test_auto_k_stores_each_fit_once_and_writes_its_tables(tmp_path, monkeypatch
     written = helpers.read_block(docs, *script.DOCS_BLOCK)
     assert written == script.report(records).strip()
     assert "| 3 | 300 | 8 | 3 (" in written and "Exact K in 1 cell: CM auto 1" in written
+
+
+def test_a_resumed_seed_stops_when_its_autoencoder_differs_from_the_stored_one():
+    """aecm_defaults and deep_methods pretrain a resumed seed's autoencoder again: its AE+KM
+    scores must match the stored row, or the seed's methods would start from two networks."""
+    stored = {"method": "AE+KM", "acc": 0.8123, "nmi": 0.7431}
+    deep, defaults = _script("deep_methods"), _script("aecm_defaults")
+    deep.check_same_autoencoder(stored, {"acc": 0.81231, "nmi": 0.74309}, "mnist", 0)
+    defaults._check_same_autoencoder([stored], {"acc": 0.81231, "nmi": 0.74309}, "mnist", 0)
+    with pytest.raises(SystemExit, match=r"seed 0.*0\.8000.*0\.8123"):
+        deep.check_same_autoencoder(stored, {"acc": 0.8, "nmi": 0.7431}, "mnist", 0)
+    with pytest.raises(SystemExit, match=r"seed 0.*0\.8123.*0\.8123"):
+        defaults._check_same_autoencoder([stored], {"acc": 0.8123, "nmi": 0.75}, "mnist", 0)
