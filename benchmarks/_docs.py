@@ -26,6 +26,19 @@ def run_context() -> dict:
     }
 
 
+def check_same_autoencoder(stored_row: dict, scores: dict, dataset: str, seed: int) -> None:
+    """A seed whose autoencoder is pretrained again (resumed in a later run, or its saved copy
+    missing) must give its stored AE+KM row's scores, or the methods fitted now would not start
+    from the network that the seed's stored methods started from."""
+    if any(abs(stored_row[m] - float(scores[m])) > 1e-4 for m in ("acc", "nmi")):
+        raise SystemExit(
+            f"{dataset} seed {seed}: the autoencoder pretrained now gives AE+KM ACC "
+            f"{scores['acc']:.4f}, the stored AE+KM row {stored_row['acc']:.4f}: the methods "
+            "fitted now would not start from the stored autoencoder (different code, threads or "
+            "machine); measure the seed again in a fresh --out."
+        )
+
+
 def stored(path: Path) -> list[dict]:
     """The records of a JSON-lines file of runs; none when it does not exist yet."""
     if not path.exists():

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
-from _docs import run_context, write_block
+from _docs import check_same_autoencoder, run_context, write_block
 from sklearn.cluster import KMeans
 
 import aecm
@@ -298,19 +298,6 @@ class Store:
         """Drop the checkpoints of a fit whose record is stored."""
         if checkpoints is not None:
             shutil.rmtree(checkpoints, ignore_errors=True)
-
-
-def check_same_autoencoder(stored: dict, scores: dict, dataset: str, seed: int) -> None:
-    """A seed whose autoencoder is pretrained again (its saved copy missing) must give the
-    stored AE+KM record's scores, or the methods fitted now would not start from the network
-    that the stored methods of the seed started from."""
-    if any(abs(stored[m] - float(scores[m])) > 1e-4 for m in ("acc", "nmi")):
-        raise SystemExit(
-            f"{dataset} seed {seed}: the autoencoder pretrained now gives AE+KM ACC "
-            f"{scores['acc']:.4f}, the stored record {stored['acc']:.4f}: the methods fitted now "
-            "would not start from the stored autoencoder (different code, threads or machine); "
-            "measure the seed again in a fresh --out."
-        )
 
 
 def pretraining_optimiser(config: dict) -> str:

@@ -99,11 +99,10 @@ def test_auto_k_stores_each_fit_once_and_writes_its_tables(tmp_path, monkeypatch
 def test_a_resumed_seed_stops_when_its_autoencoder_differs_from_the_stored_one():
     """aecm_defaults and deep_methods pretrain a resumed seed's autoencoder again: its AE+KM
     scores must match the stored row, or the seed's methods would start from two networks."""
+    check = _script("_docs").check_same_autoencoder
     stored = {"method": "AE+KM", "acc": 0.8123, "nmi": 0.7431}
-    deep, defaults = _script("deep_methods"), _script("aecm_defaults")
-    deep.check_same_autoencoder(stored, {"acc": 0.81231, "nmi": 0.74309}, "mnist", 0)
-    defaults._check_same_autoencoder([stored], {"acc": 0.81231, "nmi": 0.74309}, "mnist", 0)
+    check(stored, {"acc": 0.81231, "nmi": 0.74309}, "mnist", 0)
     with pytest.raises(SystemExit, match=r"seed 0.*0\.8000.*0\.8123"):
-        deep.check_same_autoencoder(stored, {"acc": 0.8, "nmi": 0.7431}, "mnist", 0)
+        check(stored, {"acc": 0.8, "nmi": 0.7431}, "mnist", 0)
     with pytest.raises(SystemExit, match=r"seed 0.*0\.8123.*0\.8123"):
-        defaults._check_same_autoencoder([stored], {"acc": 0.8123, "nmi": 0.75}, "mnist", 0)
+        check(stored, {"acc": 0.8123, "nmi": 0.75}, "mnist", 0)
