@@ -188,15 +188,18 @@ def run(name: str, seed: int, methods: list[str], args) -> None:
 
 
 def report(rows: list[dict]) -> str:
-    """One table per data set and schedule over the seeds AE-CM finished; a method is listed
-    when it has each of them."""
+    """One table per data set and schedule over the seeds that every method measured there
+    finished, so that all rows compare the same autoencoders (a seed still being measured,
+    some of its methods stored, is left out until the last one is)."""
     lines = []
     for name, schedule in sorted({(r["dataset"], tuple(r["schedule"])) for r in rows}):
         mine = [r for r in rows if r["dataset"] == name and tuple(r["schedule"]) == schedule]
-        # the seeds that AE-CM with the defaults finished (all of AE+KM's where it has none)
-        seeds = sorted({r["seed"] for r in mine if r["method"] == "AE-CM"}) or sorted(
-            {r["seed"] for r in mine if r["method"] == "AE+KM"}
-        )
+        by_method = {}
+        for r in mine:
+            by_method.setdefault(r["method"], set()).add(r["seed"])
+        seeds = sorted(set.intersection(*by_method.values()))
+        if not seeds:
+            continue
         dates = sorted({r["date"] for r in mine})
         lines += [
             f"**{name}**, {' + '.join(map(str, schedule))} epochs, seeds "
