@@ -523,11 +523,13 @@ def notes(rows: dict[str, dict], fit_seconds: bool = True) -> list[str]:
             f"The seeds ran with {' or '.join(map(str, threads))} threads (processes with "
             "different settings wrote to one --out folder): the seconds mix them."
         )
-    joint = [r["epoch_s"] for name, r in rows.items() if name.startswith("AE-CM (defaults")]
+    # the AE-CM row measured on the most seeds, named: rows of different defaults may be stored
+    joint = [(name, r["epoch_s"]) for name, r in rows.items() if name.startswith("AE-CM (defaults")]
     idec = [r["epoch_s"] for name, r in rows.items() if name.startswith("IDEC")]
     if joint and idec:
-        ratio = np.median(joint[0]) / np.median(idec[0])
-        lines.append(f"AE-CM joint epoch / IDEC epoch (same batch size, medians): {ratio:.2f}")
+        name, seconds = max(joint, key=lambda row: len(row[1]))
+        ratio = np.median(seconds) / np.median(idec[0])
+        lines.append(f"{name} joint epoch / IDEC epoch (same batch size, medians): {ratio:.2f}")
     return lines
 
 
@@ -569,7 +571,8 @@ def report(records: list[dict]) -> str:
         where = ""
         if dates:
             span = " to ".join(dict.fromkeys([dates[0], dates[-1]]))
-            where = f"; {span}, {_distinct(found, 'machine')}"
+            undated = " (the earlier runs undated)" if any("date" not in r for r in found) else ""
+            where = f"; {span}{undated}, {_distinct(found, 'machine')}"
         lines = [
             f"**{config['dataset']}**{size}, AE d-500-500-2000-10, {schedule(config)}; seeds "
             f"{', '.join(map(str, seeds))}; aecm {_distinct(found, 'aecm')}, torch "
